@@ -1,0 +1,1 @@
+"""Attune HTTP API (FastAPI)."""

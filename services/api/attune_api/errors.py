@@ -1,0 +1,92 @@
+"""One place that turns every failure into ``{"error": ...}`` with the right status."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from attune.errors import AttuneError
+
+log = logging.getLogger("attune.api")
+
+PACK_REF_HELP = (
+    "must start with a lowercase letter and contain only lowercase letters, digits, '_' or '-' "
+    "(at most 100 characters)"
+)
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "path", "query", "header")]
+    return ".".join(parts) or "body"
+
+
+def _validation_message(errors: list[dict[str, Any]]) -> str:
+    first = errors[0] if errors else {}
+    loc = tuple(first.get("loc", ()))
+    if loc and loc[-1] == "ref" and first.get("type") in ("string_pattern_mismatch", "string_too_long"):
+        value = str(first.get("input", ""))[:100]
+        return f"Invalid pack ref '{value}': {PACK_REF_HELP}"
+    if first.get("type") == "json_invalid":
+        return "Malformed JSON body: " + str(first.get("ctx", {}).get("error", "could not parse"))
+    if first.get("type") == "extra_forbidden":
+        return f"Unknown field: {_loc(loc)}"
+    if first.get("type") == "missing":
+        return f"Missing required field: {_loc(loc)}"
+    msg = first.get("msg", "invalid value")
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"Invalid {_loc(loc)}: {msg}{more}"
+
+
+def _clean(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for e in errors:
+        item = {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+        out.append(item)
+    return out
+
+
+def error_response(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(AttuneError)
+    async def _domain(_: Request, exc: AttuneError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        resp = error_response(exc.status_code, exc.message, **exc.extra)
+        if headers:
+            resp.headers.update(headers)
+        return resp
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
+        return error_response(exc.status_code, detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        return error_response(422, _validation_message(errors), details=_clean(errors))
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database unavailable: %s", str(exc).splitlines()[0])
+        return error_response(503, "Database unavailable, try again later")
+
+    @app.exception_handler(DBAPIError)
+    async def _db_error(_: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return error_response(503, "Database unavailable, try again later")
+        log.exception("database error")
+        return error_response(500, "Internal server error")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return error_response(500, "Internal server error")

@@ -1,0 +1,64 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.responses import Response
+
+from attune import __version__
+from attune.config import DEV_SECRET_NOTICE, get_settings
+from attune_api import errors
+from attune_api.routers import auth, health, packs
+
+DESCRIPTION = """
+Loads workflow definitions from pack directories, validates them and keeps the
+database in step with the files. Log in with `POST /auth/login`, then send
+`Authorization: Bearer <access_token>` on every `/api/v1` request
+(the **Authorize** button here does that for you).
+"""
+
+
+class BodySizeLimit(BaseHTTPMiddleware):
+    def __init__(self, app: object, max_bytes: int) -> None:
+        super().__init__(app)  # type: ignore[arg-type]
+        self.max_bytes = max_bytes
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > self.max_bytes
+            except ValueError:
+                return JSONResponse({"error": "Invalid Content-Length header"}, status_code=400)
+            if too_big:
+                return JSONResponse(
+                    {"error": f"Request body too large (limit {self.max_bytes} bytes)"}, status_code=413
+                )
+        return await call_next(request)
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    if settings.using_dev_secret:
+        logging.getLogger("attune.api").warning("Using a %s", DEV_SECRET_NOTICE)
+    app = FastAPI(
+        title="Attune pack workflows",
+        version=__version__,
+        description=DESCRIPTION,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(packs.router)
+    return app
+
+
+app = create_app()

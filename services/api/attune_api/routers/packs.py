@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Response, status
+
+from attune.packs import service as packs
+from attune.packs.models import PackCreate, PackPublic, PackUpdate
+from attune_api import hooks
+from attune_api.deps import CurrentUser, PackRef, SessionDep
+from attune_api.schemas import Envelope, Page, Pagination, error_responses
+
+router = APIRouter(prefix="/api/v1/packs", tags=["packs"], responses=error_responses(401, 503))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Envelope[PackPublic],
+    responses=error_responses(409, 413, 422),
+)
+def create_pack(body: PackCreate, session: SessionDep, user: CurrentUser) -> Envelope[PackPublic]:
+    """Create a pack record; its workflows are then synced in the background."""
+    pack = packs.create_pack(session, body)
+    session.commit()
+    extra = hooks.after_pack_saved(pack, user)
+    return Envelope(data=PackPublic.model_validate(pack), message="Pack created" + extra)
+
+
+@router.get("", response_model=Page[PackPublic])
+def list_packs(
+    session: SessionDep,
+    user: CurrentUser,
+    limit: int = Query(50, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> Page[PackPublic]:
+    """Packs ordered by ref, a page at a time."""
+    rows, total = packs.list_packs(session, limit=limit, offset=offset)
+    return Page(
+        data=[PackPublic.model_validate(p) for p in rows],
+        pagination=Pagination(total=total, limit=limit, offset=offset),
+        message=f"{len(rows)} of {total} packs",
+    )
+
+
+@router.get("/{ref}", response_model=Envelope[PackPublic], responses=error_responses(404, 422))
+def get_pack(ref: PackRef, session: SessionDep, user: CurrentUser) -> Envelope[PackPublic]:
+    return Envelope(data=PackPublic.model_validate(packs.get_pack(session, ref)), message="Pack found")
+
+
+@router.put("/{ref}", response_model=Envelope[PackPublic], responses=error_responses(404, 413, 422))
+def update_pack(
+    ref: PackRef, body: PackUpdate, session: SessionDep, user: CurrentUser
+) -> Envelope[PackPublic]:
+    """Partial update; the pack's workflows are then re-synced in the background."""
+    pack = packs.update_pack(session, ref, body)
+    session.commit()
+    extra = hooks.after_pack_saved(pack, user)
+    return Envelope(data=PackPublic.model_validate(pack), message="Pack updated" + extra)
+
+
+@router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 422))
+def delete_pack(ref: PackRef, session: SessionDep, user: CurrentUser) -> Response:
+    """Delete the pack and its registered workflows and actions (files on disk are untouched)."""
+    packs.delete_pack(session, ref)
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

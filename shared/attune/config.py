@@ -1,0 +1,149 @@
+"""Settings: ``config.yaml`` overridden by ``ATTUNE__`` environment variables.
+
+The file is read from ``$ATTUNE_CONFIG`` (else ``./config.yaml`` if it exists).
+Environment variables use ``__`` between nesting levels, so
+``ATTUNE__DATABASE__URL`` sets ``database.url``. Names are part of the product
+contract (SPEC section 6); do not rename them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+DEV_SECRET_NOTICE = "development secret (random per process; set ATTUNE__AUTH__JWT_SECRET to keep tokens)"
+# Secrets that are obviously placeholders; refused in production.
+_PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development", "CHANGE_ME"}
+
+
+class DatabaseSettings(BaseModel):
+    url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/attune"
+    pool_size: int = Field(default=10, ge=1, le=200)
+    echo: bool = False
+
+
+class CelerySettings(BaseModel):
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    result_backend: str = "redis://127.0.0.1:6379/1"
+    # How long the manual sync/validate endpoints wait for the worker before
+    # answering 202 with the job id to poll.
+    result_wait_seconds: float = Field(default=120.0, gt=0)
+    task_queue: str = "attune"
+
+
+class AuthSettings(BaseModel):
+    jwt_secret: str = ""
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    access_token_ttl_seconds: int = Field(default=3600, ge=10)
+    refresh_token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+
+
+class ApiSettings(BaseModel):
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=1, le=65535)
+    # Largest request body accepted, in bytes.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+
+class YamlConfigSource(PydanticBaseSettingsSource):
+    """Reads the YAML config file; missing file means no values."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self.path = path
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        if self.path is None or not self.path.is_file():
+            return {}
+        with self.path.open("rb") as fh:
+            data = yaml.safe_load(fh) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{self.path}: configuration must be a mapping")
+        return data
+
+
+def config_path() -> Path | None:
+    explicit = os.environ.get("ATTUNE_CONFIG")
+    if explicit:
+        p = Path(explicit)
+        if not p.is_file():
+            raise FileNotFoundError(f"ATTUNE_CONFIG points to {p}, which is not a file")
+        return p
+    default = Path("config.yaml")
+    return default if default.is_file() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ATTUNE__",
+        env_nested_delimiter="__",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    env: Literal["development", "production"] = "development"
+    packs_base_dir: Path = Path("/opt/attune/packs")
+    max_file_size: int = Field(default=1024 * 1024, ge=1)
+    log_level: str = "INFO"
+    database: DatabaseSettings = DatabaseSettings()
+    celery: CelerySettings = CelerySettings()
+    auth: AuthSettings = AuthSettings()
+    api: ApiSettings = ApiSettings()
+
+    # True when no secret was configured and a random development one is used.
+    using_dev_secret: bool = Field(default=False, exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, YamlConfigSource(settings_cls, config_path()))
+
+    @model_validator(mode="after")
+    def _secret_policy(self) -> Settings:
+        secret = self.auth.jwt_secret
+        if self.env == "production":
+            if secret.strip() in _PLACEHOLDER_SECRETS or len(secret) < 32:
+                raise ValueError(
+                    "production mode needs a real JWT secret: set ATTUNE__AUTH__JWT_SECRET "
+                    "to at least 32 random characters (for example: openssl rand -hex 32)"
+                )
+        elif not secret:
+            self.auth.jwt_secret = _dev_secret()
+            self.using_dev_secret = True
+        return self
+
+
+@lru_cache(maxsize=1)
+def _dev_secret() -> str:
+    # One per process: tokens issued by the API are checked by the same API.
+    return secrets.token_hex(32)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests, reloads)."""
+    get_settings.cache_clear()

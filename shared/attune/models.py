@@ -1,0 +1,13 @@
+"""Every table, imported in one place (Alembic's metadata, test truncation)."""
+
+from sqlmodel import SQLModel
+
+from attune.actions.models import Action
+from attune.jobs.models import Job
+from attune.packs.models import Pack
+from attune.users.models import User
+from attune.workflows.models import WorkflowDefinition
+
+metadata = SQLModel.metadata
+
+__all__ = ["Action", "Job", "Pack", "User", "WorkflowDefinition", "metadata"]

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from attune.packs.models import Pack
+
+
+def get_by_ref(session: Session, ref: str, *, for_update: bool = False) -> Pack | None:
+    stmt = select(Pack).where(Pack.ref == ref)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.exec(stmt).first()
+
+
+def list_page(session: Session, *, limit: int, offset: int) -> tuple[Sequence[Pack], int]:
+    total = session.exec(select(func.count()).select_from(Pack)).one()
+    rows = session.exec(select(Pack).order_by(Pack.ref).limit(limit).offset(offset)).all()
+    return rows, total
+
+
+def list_refs(session: Session) -> list[str]:
+    return list(session.exec(select(Pack.ref).order_by(Pack.ref)).all())
+
+
+def add(session: Session, pack: Pack) -> Pack:
+    session.add(pack)
+    session.flush()
+    return pack
+
+
+def delete(session: Session, pack: Pack) -> None:
+    session.delete(pack)
+    session.flush()

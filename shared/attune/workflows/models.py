@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, ForeignKey, Integer
+from sqlmodel import Field, SQLModel
+
+from attune.db.types import JSONType, TZDateTime, utcnow
+
+
+class WorkflowDefinition(SQLModel, table=True):
+    __tablename__ = "workflow_definitions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(max_length=255, unique=True, index=True)
+    pack_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("packs.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    name: str = Field(max_length=255)
+    label: str = Field(max_length=255)
+    description: str | None = None
+    version: str = Field(max_length=50)
+    param_schema: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
+    out_schema: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
+    definition: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    warnings: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    source_file: str = Field(max_length=1024)
+    content_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(TZDateTime, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(TZDateTime, nullable=False))

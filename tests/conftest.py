@@ -1,0 +1,204 @@
+"""Test services: the machine's real Postgres and Redis (or testcontainers), a real worker.
+
+Set ATTUNE_TEST_DATABASE_URL / ATTUNE_TEST_REDIS_URL to choose them. When they
+are unset and a Docker engine answers, containers are started instead; when
+neither, the local defaults (127.0.0.1) are used.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+DEFAULT_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/attune_test"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
+TEST_SECRET = "test-secret-" + "x" * 40
+ROOT = Path(__file__).resolve().parent.parent
+
+# Settings every test process (and the worker it starts) shares. Set before
+# anything imports attune, whose settings are read once per process.
+os.environ.setdefault("ATTUNE__AUTH__JWT_SECRET", TEST_SECRET)
+os.environ["ATTUNE__CELERY__TASK_QUEUE"] = f"attune-test-{uuid.uuid4().hex[:8]}"
+os.environ.pop("ATTUNE_CONFIG", None)
+
+
+def _docker_engine() -> bool:
+    if not shutil.which("docker"):
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def service_urls() -> Iterator[tuple[str, str]]:
+    db = os.environ.get("ATTUNE_TEST_DATABASE_URL")
+    redis_url = os.environ.get("ATTUNE_TEST_REDIS_URL")
+    containers = []
+    if (db is None or redis_url is None) and _docker_engine():
+        from testcontainers.postgres import PostgresContainer
+        from testcontainers.redis import RedisContainer
+
+        if db is None:
+            pg = PostgresContainer("postgres:16-alpine", driver="psycopg").start()
+            containers.append(pg)
+            db = pg.get_connection_url()
+        if redis_url is None:
+            rc = RedisContainer("redis:7-alpine").start()
+            containers.append(rc)
+            redis_url = f"redis://{rc.get_container_host_ip()}:{rc.get_exposed_port(6379)}/0"
+    try:
+        yield db or DEFAULT_DB, redis_url or DEFAULT_REDIS
+    finally:
+        for c in containers:
+            c.stop()
+
+
+@pytest.fixture(scope="session")
+def packs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("packs")
+
+
+@pytest.fixture(scope="session")
+def configured(service_urls: tuple[str, str], packs_dir: Path) -> Iterator[dict[str, str]]:
+    """Points attune's settings at the test services and a fresh, migrated database."""
+    db_url, redis_url = service_urls
+    env = {
+        "ATTUNE__DATABASE__URL": db_url,
+        "ATTUNE__CELERY__BROKER_URL": redis_url,
+        "ATTUNE__CELERY__RESULT_BACKEND": redis_url,
+        "ATTUNE__PACKS_BASE_DIR": str(packs_dir),
+    }
+    os.environ.update(env)
+    from sqlalchemy import create_engine, make_url, text
+    from sqlalchemy.pool import NullPool
+
+    from attune.config import reset_settings
+    from attune.db.engine import reset_engine
+    from attune.db.migrate import ensure_database, upgrade
+
+    reset_settings()
+    reset_engine()
+    # A fresh database per session: drop what a previous run left.
+    u = make_url(db_url)
+    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)'))
+    admin.dispose()
+    ensure_database(db_url)
+    upgrade(db_url)
+    yield env
+    reset_engine()
+
+
+TABLES = "workflow_definitions, actions, jobs, packs, users"
+
+
+@pytest.fixture
+def db(configured: dict[str, str]) -> Iterator[None]:
+    """Each test starts from empty tables."""
+    from sqlalchemy import text
+
+    from attune.db.engine import get_engine
+
+    with get_engine().begin() as conn:
+        conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    yield
+
+
+@pytest.fixture
+def app(db: None):
+    from attune_api.main import create_app
+
+    return create_app()
+
+
+@pytest.fixture
+def client(app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def user(db: None) -> dict[str, str]:
+    from attune.db.engine import session_scope
+    from attune.users.service import create_user
+
+    creds = {"login": "alice", "password": "correct horse battery"}
+    with session_scope() as session:
+        create_user(session, creds["login"], creds["password"])
+    return creds
+
+
+@pytest.fixture
+def tokens(client, user) -> dict[str, str]:
+    r = client.post("/auth/login", json=user)
+    assert r.status_code == 200, r.text
+    return r.json()["data"]
+
+
+@pytest.fixture
+def auth(tokens) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+@pytest.fixture(scope="session")
+def worker(
+    configured: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[subprocess.Popen]:
+    """A real Celery worker process consuming the test queue."""
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = {**os.environ, **configured}
+    fh = log.open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "attune.cli",
+            "worker",
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "INFO",
+            "--hostname",
+            f"test-{uuid.uuid4().hex[:6]}@%h",
+        ],
+        env=env,
+        stdout=fh,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    from attune_worker.celery_app import make_celery
+
+    celery = make_celery()
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited early:\n{log.read_text()}")
+        try:
+            celery.send_task("system.ping").get(timeout=5)
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"worker did not answer a ping in 60 s:\n{log.read_text()}") from None
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        fh.close()

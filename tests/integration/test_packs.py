@@ -1,0 +1,125 @@
+"""Pack CRUD through HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+PACK = {"ref": "my_pack", "label": "My Pack", "version": "1.0.0", "description": "A custom pack"}
+
+
+def test_create_and_show(client, auth):
+    r = client.post("/api/v1/packs", json=PACK, headers=auth)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["message"].startswith("Pack created")
+    assert body["data"]["ref"] == "my_pack"
+    assert body["data"]["label"] == "My Pack"
+    r = client.get("/api/v1/packs/my_pack", headers=auth)
+    assert r.status_code == 200
+    assert r.json()["data"]["description"] == "A custom pack"
+
+
+def test_duplicate_is_409(client, auth):
+    assert client.post("/api/v1/packs", json=PACK, headers=auth).status_code == 201
+    r = client.post("/api/v1/packs", json=PACK, headers=auth)
+    assert r.status_code == 409
+    assert r.json() == {"error": "Pack 'my_pack' already exists"}
+
+
+def test_unknown_pack_is_404(client, auth):
+    for method in ("GET", "PUT", "DELETE"):
+        r = client.request(method, "/api/v1/packs/nonexistent_pack", headers=auth, json={"label": "x"})
+        assert r.status_code == 404, method
+        assert r.json() == {"error": "Pack 'nonexistent_pack' not found"}
+
+
+@pytest.mark.parametrize(
+    "ref", ["My_Pack", "1pack", "_pack", "my.pack", "my pack", "", "a" * 101, "pack/x", "päck"]
+)
+def test_invalid_ref_in_body_is_422(client, auth, ref):
+    r = client.post("/api/v1/packs", json={**PACK, "ref": ref}, headers=auth)
+    assert r.status_code == 422, r.text
+    assert "error" in r.json()
+
+
+@pytest.mark.parametrize("ref", ["My_Pack", "1pack", "my.pack", "..", "%2e%2e", "a" * 101, "x%00y"])
+def test_invalid_ref_in_path_is_rejected(client, auth, ref):
+    r = client.get(f"/api/v1/packs/{ref}", headers=auth)
+    assert r.status_code in (404, 422), r.text
+    if r.status_code == 422:
+        assert r.json()["error"].startswith("Invalid pack ref")
+
+
+def test_missing_required_fields(client, auth):
+    r = client.post("/api/v1/packs", json={"ref": "p"}, headers=auth)
+    assert r.status_code == 422
+    assert r.json()["error"].startswith("Missing required field")
+
+
+def test_unknown_field_rejected(client, auth):
+    r = client.post("/api/v1/packs", json={**PACK, "colour": "blue"}, headers=auth)
+    assert r.status_code == 422
+    assert r.json()["error"] == "Unknown field: colour"
+
+
+def test_malformed_json(client, auth):
+    r = client.post(
+        "/api/v1/packs", content=b"{not json", headers={**auth, "Content-Type": "application/json"}
+    )
+    assert r.status_code == 422
+    assert "error" in r.json()
+
+
+def test_partial_update(client, auth):
+    client.post("/api/v1/packs", json=PACK, headers=auth)
+    r = client.put(
+        "/api/v1/packs/my_pack", json={"version": "1.1.0", "label": "My Pack (Updated)"}, headers=auth
+    )
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    assert data["version"] == "1.1.0"
+    assert data["label"] == "My Pack (Updated)"
+    assert data["description"] == "A custom pack"  # untouched
+    assert data["updated_at"] >= data["created_at"]
+
+
+def test_update_rejects_bad_values(client, auth):
+    client.post("/api/v1/packs", json=PACK, headers=auth)
+    r = client.put("/api/v1/packs/my_pack", json={"version": "x" * 51}, headers=auth)
+    assert r.status_code == 422
+    r = client.put("/api/v1/packs/my_pack", json={"ref": "other"}, headers=auth)
+    assert r.status_code == 422
+
+
+def test_delete(client, auth):
+    client.post("/api/v1/packs", json=PACK, headers=auth)
+    r = client.delete("/api/v1/packs/my_pack", headers=auth)
+    assert r.status_code == 204
+    assert client.get("/api/v1/packs/my_pack", headers=auth).status_code == 404
+
+
+def test_list_is_paginated(client, auth):
+    for i in range(5):
+        client.post("/api/v1/packs", json={**PACK, "ref": f"pack_{i}"}, headers=auth)
+    r = client.get("/api/v1/packs?limit=2&offset=1", headers=auth)
+    assert r.status_code == 200
+    body = r.json()
+    assert [p["ref"] for p in body["data"]] == ["pack_1", "pack_2"]
+    assert body["pagination"] == {"total": 5, "limit": 2, "offset": 1}
+    assert client.get("/api/v1/packs?limit=0", headers=auth).status_code == 422
+
+
+def test_huge_body_is_413(client, auth):
+    r = client.post(
+        "/api/v1/packs",
+        content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+        headers={**auth, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 413
+    assert "too large" in r.json()["error"]
+
+
+def test_unknown_route_is_json_404(client, auth):
+    r = client.get("/api/v1/nothing-here", headers=auth)
+    assert r.status_code == 404
+    assert "error" in r.json()
