@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import getpass
 import importlib
 import os
@@ -147,6 +148,40 @@ def user_bootstrap(
     with os.fdopen(fd, "w") as fh:
         fh.write(body + "\n")
     typer.echo(body)
+
+
+class OutputFormat(enum.StrEnum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def validate(
+    path: Annotated[Path, typer.Argument(help="A pack directory (holding workflows/ and actions/)")],
+    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format")] = OutputFormat.text,
+    pack_ref: Annotated[
+        str | None,
+        typer.Option("--pack-ref", help="Pack ref (default: pack.yaml's ref, else the directory name)"),
+    ] = None,
+    known_action: Annotated[
+        list[str] | None,
+        typer.Option("--known-action", "-a", help="An action ref registered elsewhere (repeatable)"),
+    ] = None,
+    max_file_size: Annotated[int, typer.Option(help="Largest file read, in bytes")] = 1024 * 1024,
+    warnings: Annotated[bool, typer.Option("--warnings/--no-warnings", help="Show warnings")] = True,
+) -> None:
+    """Validate a pack directory offline (no server, no database). Exit 1 on errors, 2 on usage errors."""
+    from attune.workflows.offline import validate_path
+
+    code = validate_path(
+        path,
+        output_format=format.value,
+        pack_ref=pack_ref,
+        known_actions=known_action or [],
+        max_file_size=max_file_size,
+        show_warnings=warnings,
+    )
+    raise typer.Exit(code)
 
 
 def main() -> None:

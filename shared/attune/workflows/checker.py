@@ -1,0 +1,187 @@
+"""Files -> validated, normalised definitions or precise diagnostics (no database, no network)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from attune.workflows.diagnostics import Diagnostic, error, warning
+from attune.workflows.loader import PackFiles, SourceFile
+from attune.workflows.parser import Locator, decode, parse_yaml
+from attune.workflows.validator import validate_document
+
+
+@dataclass(slots=True)
+class WorkflowResult:
+    ref: str
+    name: str
+    file: str
+    content_hash: str
+    definition: dict[str, Any] | None  # None when the workflow has errors
+    diagnostics: list[Diagnostic]
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if not d.is_error]
+
+    @property
+    def ok(self) -> bool:
+        return self.definition is not None
+
+
+@dataclass(slots=True)
+class ActionResult:
+    ref: str
+    name: str
+    file: str
+    content_hash: str
+    meta: dict[str, Any] | None  # label, description, runner_type, entry_point, parameters
+    diagnostics: list[Diagnostic]
+
+
+@dataclass(slots=True)
+class PackReport:
+    pack_ref: str
+    workflows: list[WorkflowResult] = field(default_factory=list)
+    actions: list[ActionResult] = field(default_factory=list)
+    notes: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def error_count(self) -> int:
+        return sum(1 for w in self.workflows if not w.ok)
+
+
+def _place(diags: list[Diagnostic], text: str | None, locator: Locator | None, file: str) -> None:
+    for d in diags:
+        d.file = file
+        if d.line is None:
+            if locator is not None and text is not None:
+                d.line, d.column = locator.position(d.path, key=d.at_key)
+            else:
+                d.line, d.column = 1, 1
+
+
+def check_workflow(
+    data: bytes,
+    *,
+    file: str,
+    pack_ref: str,
+    name: str,
+    known_actions: Collection[str],
+    known_workflows: Collection[str] = (),
+    content_hash: str = "",
+) -> WorkflowResult:
+    ref = f"{pack_ref}.{name}"
+    text, problem = decode(data)
+    if text is None:
+        assert problem is not None
+        _place([problem], None, None, file)
+        return WorkflowResult(ref, name, file, content_hash, None, [problem])
+    locator = Locator(text)
+    doc, diags = parse_yaml(text, locator)
+    definition = None
+    if not any(d.is_error for d in diags):
+        definition, more = validate_document(
+            doc, pack_ref=pack_ref, name=name, known_actions=known_actions, known_workflows=known_workflows
+        )
+        diags.extend(more)
+    if diags:
+        _place(diags, text, locator, file)
+        diags.sort(key=lambda d: (d.line or 0, d.column or 0))
+    if any(d.is_error for d in diags):
+        definition = None
+    return WorkflowResult(ref, name, file, content_hash, definition, diags)
+
+
+def _unreadable(f: SourceFile) -> list[Diagnostic]:
+    return [f.problem] if f.problem is not None else []
+
+
+def check_action(f: SourceFile, pack_ref: str) -> ActionResult:
+    """Reads an action's metadata; its ref is its ``ref`` field or ``<pack>.<file stem>``."""
+    if f.data is None:
+        return ActionResult(f.ref, f.name, f.path, f.content_hash, None, _unreadable(f))
+    text, problem = decode(f.data)
+    if text is None:
+        assert problem is not None
+        _place([problem], None, None, f.path)
+        return ActionResult(f.ref, f.name, f.path, f.content_hash, None, [problem])
+    locator = Locator(text)
+    doc, diags = parse_yaml(text, locator)
+    ref = f.ref
+    meta: dict[str, Any] | None = None
+    if not any(d.is_error for d in diags):
+        if not isinstance(doc, dict):
+            diags.append(error("not-a-mapping", "Action file must be a mapping of fields"))
+        else:
+            declared = doc.get("ref")
+            if isinstance(declared, str) and declared:
+                if declared.split(".", 1)[0] != pack_ref or "." not in declared:
+                    diags.append(
+                        error(
+                            "ref-mismatch", f"Action ref '{declared}' must start with '{pack_ref}.'", ("ref",)
+                        )
+                    )
+                else:
+                    ref = declared
+            meta = {
+                k: doc.get(k) if isinstance(doc.get(k), str) else None
+                for k in ("label", "description", "runner_type", "entry_point")
+            }
+            params = doc.get("parameters")
+            meta["parameters"] = params if isinstance(params, dict) else None
+    _place(diags, text, locator, f.path)
+    if any(d.is_error for d in diags):
+        meta = None
+    return ActionResult(ref, f.name, f.path, f.content_hash, meta, diags)
+
+
+def check_pack(
+    files: PackFiles,
+    *,
+    known_actions: Iterable[str] = (),
+    known_workflows: Iterable[str] = (),
+) -> PackReport:
+    """Validates every workflow file of a pack. Known actions are this pack's ``actions/``
+    plus ``known_actions`` (what the caller knows is registered)."""
+    report = PackReport(pack_ref=files.pack_ref, notes=list(files.notes))
+    report.actions = [check_action(f, files.pack_ref) for f in files.actions]
+    actions = {a.ref for a in report.actions if a.meta is not None}
+    actions.update(known_actions)
+    workflows = {w.ref for w in files.workflows}
+    workflows.update(known_workflows)
+    for f in files.workflows:
+        if f.data is None:
+            report.workflows.append(
+                WorkflowResult(f.ref, f.name, f.path, f.content_hash, None, _unreadable(f))
+            )
+            continue
+        report.workflows.append(
+            check_workflow(
+                f.data,
+                file=f.path,
+                pack_ref=files.pack_ref,
+                name=f.name,
+                known_actions=actions,
+                known_workflows=workflows,
+                content_hash=f.content_hash,
+            )
+        )
+    return report
+
+
+__all__ = [
+    "ActionResult",
+    "PackReport",
+    "WorkflowResult",
+    "check_action",
+    "check_pack",
+    "check_workflow",
+    "error",
+    "warning",
+]

@@ -1,0 +1,203 @@
+"""Pack directory -> files (workflows and actions), safely.
+
+Never follows a symlink, never reads outside the pack directory, never reads
+more than ``max_file_size`` bytes of a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from attune.workflows.diagnostics import Diagnostic, error, warning
+
+PACK_REF = re.compile(r"^[a-z][a-z0-9_-]{0,99}$")
+WORKFLOW_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,199}$")
+WORKFLOW_EXTENSIONS = (".yaml", ".yml")
+DEFAULT_MAX_FILE_SIZE = 1024 * 1024
+
+
+class PackDirectoryNotFound(Exception):
+    """The pack's directory does not exist (or is not a directory we may read)."""
+
+
+@dataclass(slots=True)
+class SourceFile:
+    name: str  # file stem: the workflow or action name
+    ref: str  # <pack>.<name>
+    path: str  # relative to the pack directory, e.g. workflows/deploy.yaml
+    data: bytes | None  # None when the file could not be read (see problem)
+    content_hash: str
+    size: int
+    problem: Diagnostic | None = None
+
+
+@dataclass(slots=True)
+class PackFiles:
+    pack_ref: str
+    root: Path
+    workflows: list[SourceFile] = field(default_factory=list)
+    actions: list[SourceFile] = field(default_factory=list)
+    # Files skipped with a reason (symlinks, unreadable), reported as warnings.
+    notes: list[Diagnostic] = field(default_factory=list)
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def resolve_pack_dir(base_dir: Path, pack_ref: str) -> Path:
+    """``base_dir/pack_ref`` after checking the ref cannot escape ``base_dir``."""
+    if not PACK_REF.match(pack_ref):
+        raise ValueError(f"Invalid pack ref '{pack_ref[:100]}'")
+    return Path(base_dir) / pack_ref
+
+
+def _read_regular(dir_fd: int, name: str, max_size: int) -> tuple[bytes | None, int, str | None]:
+    """Reads a regular file relative to an open directory without following symlinks."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError as exc:
+        return None, 0, f"cannot be opened: {exc.strerror}"
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None, 0, "is not a regular file"
+        if st.st_size > max_size:
+            return None, st.st_size, f"is {st.st_size} bytes, larger than the limit of {max_size} bytes"
+        chunks = []
+        remaining = max_size + 1
+        while remaining > 0:
+            chunk = os.read(fd, min(remaining, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        data = b"".join(chunks)
+        if len(data) > max_size:
+            return None, len(data), f"is larger than the limit of {max_size} bytes"
+        return data, len(data), None
+    finally:
+        os.close(fd)
+
+
+def _list_dir(
+    root_fd: int, sub: str, extensions: tuple[str, ...], notes: list[Diagnostic]
+) -> tuple[int | None, list[str]]:
+    try:
+        fd = os.open(sub, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=root_fd)
+    except FileNotFoundError:
+        return None, []
+    except OSError as exc:
+        notes.append(
+            warning("unreadable", f"Directory '{sub}' skipped: {exc.strerror}", file=sub, line=1, column=1)
+        )
+        return None, []
+    names = []
+    with os.scandir(fd) as it:
+        for entry in it:
+            if not entry.name.endswith(extensions):
+                continue
+            if entry.is_symlink():
+                notes.append(
+                    warning(
+                        "symlink",
+                        f"'{sub}/{entry.name}' is a symbolic link: skipped",
+                        file=f"{sub}/{entry.name}",
+                        line=1,
+                        column=1,
+                    )
+                )
+                continue
+            names.append(entry.name)
+    names.sort()
+    return fd, names
+
+
+def _stem(filename: str) -> str:
+    return filename.rsplit(".", 1)[0]
+
+
+def _collect(
+    root_fd: int, pack_ref: str, sub: str, exts: tuple[str, ...], max_size: int, notes: list[Diagnostic]
+) -> list[SourceFile]:
+    fd, names = _list_dir(root_fd, sub, exts, notes)
+    if fd is None:
+        return []
+    files: list[SourceFile] = []
+    try:
+        seen: dict[str, str] = {}
+        for filename in names:
+            stem = _stem(filename)
+            rel = f"{sub}/{filename}"
+            data, size, problem = _read_regular(fd, filename, max_size)
+            if problem and "not a regular file" in problem:
+                continue  # directories named *.yaml, sockets, fifos: not workflow files
+            diag = None
+            if problem:
+                code = "file-too-large" if "larger than" in problem else "unreadable"
+                diag = error(code, f"File {problem}", file=rel, line=1, column=1)
+            elif not WORKFLOW_NAME.match(stem):
+                diag = error(
+                    "invalid-name",
+                    f"File name '{stem}' must start with a letter, digit or '_' and hold only letters, "
+                    "digits, '_' and '-' (it becomes the ref)",
+                    file=rel,
+                    line=1,
+                    column=1,
+                )
+            elif stem in seen:
+                diag = error(
+                    "duplicate-ref",
+                    f"'{rel}' and '{seen[stem]}' define the same ref '{pack_ref}.{stem}'",
+                    file=rel,
+                    line=1,
+                    column=1,
+                )
+            seen.setdefault(stem, rel)
+            files.append(
+                SourceFile(
+                    name=stem,
+                    ref=f"{pack_ref}.{stem}",
+                    path=rel,
+                    data=data if diag is None else None,
+                    content_hash=content_hash(data) if data is not None else "",
+                    size=size,
+                    problem=diag,
+                )
+            )
+    finally:
+        os.close(fd)
+    return files
+
+
+def load_pack_dir(
+    pack_dir: Path, pack_ref: str, *, max_file_size: int = DEFAULT_MAX_FILE_SIZE, actions: bool = True
+) -> PackFiles:
+    """Lists and reads ``workflows/*.yaml|yml`` (and ``actions/*.yaml|yml``) of a pack directory."""
+    try:
+        root_fd = os.open(pack_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise PackDirectoryNotFound(str(pack_dir)) from exc
+    except OSError as exc:  # a symlink (ELOOP) or no permission
+        raise PackDirectoryNotFound(f"{pack_dir}: {exc.strerror}") from exc
+    try:
+        pack = PackFiles(pack_ref=pack_ref, root=Path(pack_dir))
+        pack.workflows = _collect(
+            root_fd, pack_ref, "workflows", WORKFLOW_EXTENSIONS, max_file_size, pack.notes
+        )
+        if actions:
+            pack.actions = _collect(
+                root_fd, pack_ref, "actions", WORKFLOW_EXTENSIONS, max_file_size, pack.notes
+            )
+        return pack
+    finally:
+        os.close(root_fd)
+
+
+def load_pack(base_dir: Path, pack_ref: str, *, max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> PackFiles:
+    return load_pack_dir(resolve_pack_dir(base_dir, pack_ref), pack_ref, max_file_size=max_file_size)
