@@ -177,7 +177,7 @@ def parse_yaml(text: str, locator: Locator) -> tuple[Any, list[Diagnostic]]:
         return None, _syntax_error(exc, locator)
     except (RecursionError, MemoryError, ValueError, TypeError) as exc:
         return None, [error("yaml-syntax", f"Invalid YAML: {exc}", line=1, column=1)]
-    if isinstance(data, list) and text.lstrip().startswith("---") and _multi_document(text):
+    if isinstance(data, list) and "---" in text and _multi_document(text):
         return None, [
             error("yaml-syntax", "File holds several YAML documents; a workflow is one", line=1, column=1)
         ]

@@ -156,7 +156,8 @@ class _Walker:
                             self.err(
                                 "type",
                                 f"Key {k!r} at {render_path(p) or 'top level'} must be a string (quote it)",
-                                p,
+                                (*p, k),
+                                key=True,
                             )
                         else:
                             stack.append((item, (*p, k)))

@@ -1,0 +1,164 @@
+"""`attune validate PATH`: offline, CI-friendly output and exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "tests" / "data" / "corpus"
+GENPACKS = ROOT.parent / "shared" / "bench" / "genpacks.py"
+LINE = re.compile(
+    r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|warning) (?P<code>\S+) (?P<msg>.+)$"
+)
+
+
+def attune(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "attune.cli", *args], capture_output=True, text=True, cwd=cwd
+    )
+
+
+def test_corpus_text_output_and_exit_1():
+    r = attune("validate", str(CORPUS), "--known-action", "core.local")
+    assert r.returncode == 1, r.stderr
+    lines = r.stdout.strip().splitlines()
+    summary = lines[-1]
+    assert summary.startswith("corpus: 27 workflows checked, 20 with errors")
+    diags = [LINE.match(line) for line in lines[:-1]]
+    assert all(diags), [line for line, m in zip(lines, diags, strict=False) if not m]
+    # file names are clickable: the pack path as given, then the file
+    assert all(Path(m["file"]).is_file() for m in diags)
+    assert any(
+        m["code"] == "undefined-action"
+        and m["msg"] == "Task 'step1' references undefined action 'invalid.action'"
+        for m in diags
+    )
+
+
+def test_json_output():
+    r = attune("validate", str(CORPUS), "--format", "json", "-a", "core.local")
+    assert r.returncode == 1
+    doc = json.loads(r.stdout)
+    assert doc["pack_ref"] == "corpus"
+    assert doc["validated_count"] == 27
+    assert doc["error_count"] == 20
+    wf = {w["ref"]: w for w in doc["workflows"]}
+    assert wf["corpus.missing_version"]["errors"] == ["Missing required field: version"]
+    d = wf["corpus.missing_version"]["diagnostics"][0]
+    assert d == {
+        "severity": "error",
+        "code": "missing-field",
+        "message": "Missing required field: version",
+        "file": "workflows/missing_version.yaml",
+        "line": 2,
+        "column": 1,
+        "path": "",
+    }
+
+
+def test_clean_pack_exits_0(tmp_path):
+    pack = tmp_path / "clean"
+    (pack / "workflows").mkdir(parents=True)
+    (pack / "workflows" / "w.yaml").write_text('version: "1"\ntasks:\n  - {name: a, action: core.local}\n')
+    r = attune("validate", str(pack), "-a", "core.local")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "1 workflows checked, 0 with errors" in r.stdout
+
+
+def test_warnings_alone_exit_0(tmp_path):
+    pack = tmp_path / "warned"
+    (pack / "workflows").mkdir(parents=True)
+    (pack / "workflows" / "w.yaml").write_text(
+        'version: "1"\nextra: 1\ntasks:\n  - {name: a, action: core.local}\n'
+    )
+    r = attune("validate", str(pack), "-a", "core.local")
+    assert r.returncode == 0
+    assert "warning unknown-field" in r.stdout
+    quiet = attune("validate", str(pack), "-a", "core.local", "--no-warnings")
+    assert "warning unknown-field" not in quiet.stdout
+    assert quiet.returncode == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["validate", "/definitely/not/here"],
+        ["validate"],
+        ["validate", ".", "--format", "xml"],
+    ],
+)
+def test_usage_errors_exit_2(args, tmp_path):
+    assert attune(*args).returncode == 2
+
+
+def test_dir_without_workflows_is_usage_error(tmp_path):
+    (tmp_path / "empty_pack").mkdir()
+    r = attune("validate", str(tmp_path / "empty_pack"))
+    assert r.returncode == 2
+    assert "no workflows/ directory" in r.stderr
+
+
+def test_invalid_pack_ref_is_usage_error(tmp_path):
+    (tmp_path / "Bad.Name" / "workflows").mkdir(parents=True)
+    r = attune("validate", str(tmp_path / "Bad.Name"))
+    assert r.returncode == 2
+    assert "--pack-ref" in r.stderr
+    ok = attune("validate", str(tmp_path / "Bad.Name"), "--pack-ref", "good")
+    assert ok.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    if not GENPACKS.is_file():
+        pytest.skip("../shared/bench/genpacks.py is not beside the repository")
+    out = tmp_path_factory.mktemp("gen")
+    subprocess.run(
+        [sys.executable, str(GENPACKS), str(out), "--workflows", "400", "--invalid", "0.05", "--seed", "11"],
+        check=True,
+    )
+    return out / "bench_0"
+
+
+def test_generated_pack_with_broken_files(generated):
+    r = attune("validate", str(generated), "--format", "json")
+    assert r.returncode == 1
+    doc = json.loads(r.stdout)
+    broken = {}
+    for path in sorted((generated / "workflows").iterdir()):
+        text = path.read_text()
+        lines = text.splitlines()
+        if "[unclosed" in text:
+            broken[path.stem] = ("yaml-syntax", lines.index("  - name: [unclosed") + 2)
+        elif "no_such_action" in text:
+            broken[path.stem] = (
+                "undefined-action",
+                next(i for i, s in enumerate(lines, 1) if "no_such_action" in s),
+            )
+        elif "- nowhere" in text:
+            broken[path.stem] = ("undefined-task", lines.index("          - nowhere") + 1)
+        elif not any(s.startswith("version:") for s in lines):
+            broken[path.stem] = ("missing-field", 1)
+    assert broken, "the generator made no broken file"
+    assert doc["error_count"] == len(broken)
+    for w in doc["workflows"]:
+        name = w["ref"].split(".", 1)[1]
+        if name in broken:
+            code, line = broken[name]
+            errors = [d for d in w["diagnostics"] if d["severity"] == "error"]
+            assert [(d["code"], d["line"]) for d in errors] == [(code, line)], name
+        else:
+            assert w["valid"] and w["diagnostics"] == [], name
+
+
+def test_generated_clean_pack_exits_0(tmp_path):
+    if not GENPACKS.is_file():
+        pytest.skip("../shared/bench/genpacks.py is not beside the repository")
+    subprocess.run([sys.executable, str(GENPACKS), str(tmp_path), "--workflows", "200"], check=True)
+    r = attune("validate", str(tmp_path / "bench_0"))
+    assert r.returncode == 0, r.stdout[-2000:]
