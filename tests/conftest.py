@@ -110,9 +110,38 @@ def db(configured: dict[str, str]) -> Iterator[None]:
 
     from attune.db.engine import get_engine
 
-    with get_engine().begin() as conn:
-        conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    from sqlalchemy.exc import OperationalError
+
+    # A worker may still be running a job a previous test started: drop what
+    # is queued, let what runs finish, then empty the tables.
+    _purge_queue(configured["ATTUNE__CELERY__BROKER_URL"])
+    deadline = time.monotonic() + 30
+    for attempt in range(20):
+        try:
+            with get_engine().begin() as conn:
+                while time.monotonic() < deadline and conn.execute(
+                    text("SELECT count(*) FROM jobs WHERE status = 'running'")
+                ).scalar():
+                    time.sleep(0.05)
+                conn.execute(text("SET LOCAL lock_timeout = '5s'"))
+                conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+            break
+        except OperationalError:  # deadlock or lock timeout against a finishing job: try again
+            if attempt == 19:
+                raise
+            time.sleep(0.1)
     yield
+
+
+def _purge_queue(broker_url: str) -> None:
+    """Drops messages a previous test left for jobs whose rows are gone."""
+    import redis
+
+    client = redis.Redis.from_url(broker_url)
+    try:
+        client.delete(os.environ["ATTUNE__CELERY__TASK_QUEUE"])
+    finally:
+        client.close()
 
 
 @pytest.fixture
@@ -199,6 +228,97 @@ def worker(
         proc.terminate()
         try:
             proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        fh.close()
+
+
+WORKFLOW = """version: "1.0"
+description: {desc}
+tags: [{tags}]
+tasks:
+  - name: start
+    action: {action}
+    input:
+      message: "{{{{ parameters.target }}}}"
+    next:
+      - when: "{{{{ succeeded() }}}}"
+        do: [finish]
+  - name: finish
+    action: {action}
+"""
+
+
+def workflow_yaml(action: str = "core.echo", desc: str = "a workflow", tags: str = "demo") -> str:
+    return WORKFLOW.format(action=action, desc=desc, tags=tags)
+
+
+class PackTree:
+    """Writes pack directories under the packs base directory the API and worker read."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+
+    def make(self, ref: str, workflows: dict[str, str], actions: dict[str, str] | None = None) -> Path:
+        root = self.base / ref
+        if root.exists():
+            shutil.rmtree(root)
+        (root / "workflows").mkdir(parents=True)
+        (root / "actions").mkdir()
+        (root / "pack.yaml").write_text(f"ref: {ref}\nlabel: {ref}\nversion: '1.0.0'\n")
+        for name, text in (actions if actions is not None else {"echo": "runner_type: shell\n"}).items():
+            (root / "actions" / f"{name}.yaml").write_text(text)
+        for name, text in workflows.items():
+            (root / "workflows" / name).write_text(text)
+        return root
+
+
+@pytest.fixture
+def packs(packs_dir: Path) -> PackTree:
+    return PackTree(packs_dir)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server(configured: dict[str, str], worker, tmp_path_factory) -> Iterator[str]:
+    """The API served by `attune api` on a free port (with the session's worker)."""
+    import httpx
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("api") / "api.log"
+    fh = log.open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "attune.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
+        env={**os.environ, **configured},
+        stdout=fh,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"API did not start:\n{log.read_text()}")
+        time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
         fh.close()

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
 from attune import __version__
 from attune.config import DEV_SECRET_NOTICE, get_settings
+from attune.jobs.notify import redis_url
 from attune_api import errors
-from attune_api.routers import auth, health, packs
+from attune_api.routers import auth, health, jobs, packs, sync, workflows
 
 DESCRIPTION = """
 Loads workflow definitions from pack directories, validates them and keeps the
@@ -41,6 +45,18 @@ class BodySizeLimit(BaseHTTPMiddleware):
         return await call_next(request)
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    url = redis_url(get_settings())
+    app.state.redis = Redis.from_url(url, socket_connect_timeout=2) if url else None
+    try:
+        yield
+    finally:
+        if app.state.redis is not None:
+            with suppress(Exception):  # closing a pool whose connections already dropped
+                await app.state.redis.aclose()
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     logging.basicConfig(
@@ -52,12 +68,16 @@ def create_app() -> FastAPI:
         title="Attune pack workflows",
         version=__version__,
         description=DESCRIPTION,
+        lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(packs.router)
+    app.include_router(sync.router)
+    app.include_router(workflows.router)
+    app.include_router(jobs.router)
     return app
 
 

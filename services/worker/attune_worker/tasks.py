@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 
 from attune.db.engine import session_scope
+from attune.sync.runner import run_job
 from attune.users import repository as users
 from attune_worker.celery_app import app
 
@@ -16,3 +18,15 @@ def ping() -> dict[str, object]:
     with session_scope() as session:
         user_count = users.count(session)
     return {"pong": True, "worker": f"{socket.gethostname()}:{os.getpid()}", "users": user_count}
+
+
+@app.task(name="packs.sync_workflows")
+def sync_workflows(job_id: str) -> dict[str, object]:
+    """Load, validate and register a pack's workflows (job row holds options and result)."""
+    return run_job(uuid.UUID(job_id))
+
+
+@app.task(name="packs.validate_workflows")
+def validate_workflows(job_id: str) -> dict[str, object]:
+    """Load and validate a pack's workflows; registers nothing."""
+    return run_job(uuid.UUID(job_id))

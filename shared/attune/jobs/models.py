@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Integer, String
+from sqlalchemy import Column, ForeignKey, Index, Integer, String
 from sqlmodel import Field, SQLModel
 
 from attune.db.types import JSONType, TZDateTime, utcnow
@@ -33,6 +33,7 @@ class Job(SQLModel, table=True):
     """One sync or validate run of a pack, whatever started it."""
 
     __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_pack_ref_created_at", "pack_ref", "created_at"),)
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     kind: str = Field(sa_column=Column(String(16), nullable=False))

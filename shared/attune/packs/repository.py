@@ -34,3 +34,7 @@ def add(session: Session, pack: Pack) -> Pack:
 def delete(session: Session, pack: Pack) -> None:
     session.delete(pack)
     session.flush()
+
+
+def get_by_id(session: Session, pack_id: int) -> Pack | None:
+    return session.get(Pack, pack_id)

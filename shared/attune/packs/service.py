@@ -26,6 +26,10 @@ def list_packs(session: Session, *, limit: int, offset: int) -> tuple[Sequence[P
     return repository.list_page(session, limit=limit, offset=offset)
 
 
+def all_refs(session: Session) -> list[str]:
+    return repository.list_refs(session)
+
+
 def create_pack(session: Session, data: PackCreate) -> Pack:
     if repository.get_by_ref(session, data.ref) is not None:
         raise Conflict(f"Pack '{data.ref}' already exists")

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Integer
+from sqlalchemy import Column, ForeignKey, Index, Integer
 from sqlmodel import Field, SQLModel
 
 from attune.db.types import JSONType, TZDateTime, utcnow
@@ -11,6 +11,14 @@ from attune.db.types import JSONType, TZDateTime, utcnow
 
 class WorkflowDefinition(SQLModel, table=True):
     __tablename__ = "workflow_definitions"
+    __table_args__ = (
+        Index(
+            "ix_workflow_definitions_tags",
+            "tags",
+            postgresql_using="gin",
+            postgresql_ops={"tags": "jsonb_path_ops"},
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     ref: str = Field(max_length=255, unique=True, index=True)
@@ -28,5 +36,9 @@ class WorkflowDefinition(SQLModel, table=True):
     warnings: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     source_file: str = Field(max_length=1024)
     content_hash: str = Field(max_length=64)
+    # Fingerprint of what validation depended on besides the file (the known
+    # action and workflow refs): an unchanged file under an unchanged context
+    # is not parsed again.
+    context_hash: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(TZDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(TZDateTime, nullable=False))

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import uuid
+
 from fastapi import APIRouter, Query, Response, status
+from pydantic import Field
 
 from attune.packs import service as packs
 from attune.packs.models import PackCreate, PackPublic, PackUpdate
@@ -8,21 +11,29 @@ from attune_api import hooks
 from attune_api.deps import CurrentUser, PackRef, SessionDep
 from attune_api.schemas import Envelope, Page, Pagination, error_responses
 
+
+class PackSaved(Envelope[PackPublic]):
+    job_id: uuid.UUID = Field(
+        description="The auto-sync job started for this pack: GET /api/v1/jobs/{job_id}"
+    )
+
+
 router = APIRouter(prefix="/api/v1/packs", tags=["packs"], responses=error_responses(401, 503))
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=Envelope[PackPublic],
+    response_model=PackSaved,
     responses=error_responses(409, 413, 422),
 )
-def create_pack(body: PackCreate, session: SessionDep, user: CurrentUser) -> Envelope[PackPublic]:
+def create_pack(body: PackCreate, session: SessionDep, user: CurrentUser) -> PackSaved:
     """Create a pack record; its workflows are then synced in the background."""
     pack = packs.create_pack(session, body)
+    job = hooks.auto_sync_job(session, pack, user.id)
     session.commit()
-    extra = hooks.after_pack_saved(pack, user)
-    return Envelope(data=PackPublic.model_validate(pack), message="Pack created" + extra)
+    extra = hooks.after_commit(session, job)
+    return PackSaved(data=PackPublic.model_validate(pack), job_id=job.id, message="Pack created" + extra)
 
 
 @router.get("", response_model=Page[PackPublic])
@@ -46,15 +57,14 @@ def get_pack(ref: PackRef, session: SessionDep, user: CurrentUser) -> Envelope[P
     return Envelope(data=PackPublic.model_validate(packs.get_pack(session, ref)), message="Pack found")
 
 
-@router.put("/{ref}", response_model=Envelope[PackPublic], responses=error_responses(404, 413, 422))
-def update_pack(
-    ref: PackRef, body: PackUpdate, session: SessionDep, user: CurrentUser
-) -> Envelope[PackPublic]:
+@router.put("/{ref}", response_model=PackSaved, responses=error_responses(404, 413, 422))
+def update_pack(ref: PackRef, body: PackUpdate, session: SessionDep, user: CurrentUser) -> PackSaved:
     """Partial update; the pack's workflows are then re-synced in the background."""
     pack = packs.update_pack(session, ref, body)
+    job = hooks.auto_sync_job(session, pack, user.id)
     session.commit()
-    extra = hooks.after_pack_saved(pack, user)
-    return Envelope(data=PackPublic.model_validate(pack), message="Pack updated" + extra)
+    extra = hooks.after_commit(session, job)
+    return PackSaved(data=PackPublic.model_validate(pack), job_id=job.id, message="Pack updated" + extra)
 
 
 @router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 422))

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Query
+
+from attune.jobs import service as jobs
+from attune.jobs.schemas import JobPublic
+from attune.packs import service as packs
+from attune_api.deps import CurrentUser, PackRef, SessionDep
+from attune_api.schemas import Envelope, Page, Pagination, error_responses
+
+router = APIRouter(prefix="/api/v1", tags=["jobs"], responses=error_responses(401, 503))
+
+
+@router.get("/jobs/{job_id}", response_model=Envelope[JobPublic], responses=error_responses(404, 422))
+def get_job(job_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Envelope[JobPublic]:
+    """Status, progress and result of a sync or validate job (manual, automatic or bulk)."""
+    job = jobs.get_job(session, job_id)
+    return Envelope(data=JobPublic.of(job), message=f"Job {job.status}")
+
+
+@router.get("/packs/{ref}/jobs", response_model=Page[JobPublic], responses=error_responses(404, 422))
+def list_pack_jobs(
+    ref: PackRef,
+    session: SessionDep,
+    user: CurrentUser,
+    limit: int = Query(20, ge=1, le=200),
+    offset: int = Query(0, ge=0),
+) -> Page[JobPublic]:
+    """A pack's jobs, newest first."""
+    packs.get_pack(session, ref)
+    rows, total = jobs.list_pack_jobs(session, ref, limit=limit, offset=offset)
+    return Page(
+        data=[JobPublic.of(j) for j in rows],
+        pagination=Pagination(total=total, limit=limit, offset=offset),
+        message=f"{len(rows)} of {total} jobs",
+    )

@@ -1,0 +1,202 @@
+"""Manual sync and validate of a pack's workflows: enqueue, then wait for the worker."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session
+
+from attune.db.engine import get_engine
+from attune.jobs import service as jobs
+from attune.jobs.models import JobKind, JobStatus, JobTrigger
+from attune.jobs.schemas import JobPublic
+from attune.packs.models import PackRefStr
+from attune_api import dispatch
+from attune_api.deps import CurrentUser, PackRef, SessionDep, SettingsDep
+from attune_api.schemas import Envelope, error_responses
+from attune_api.waiter import wait_for_job
+
+router = APIRouter(prefix="/api/v1/packs", tags=["pack workflows"], responses=error_responses(401, 503))
+
+SYNC_EXAMPLE: dict[str, Any] = {
+    "data": {
+        "pack_ref": "my_pack",
+        "loaded_count": 5,
+        "registered_count": 5,
+        "workflows": [
+            {"ref_name": "my_pack.deploy_app", "created": True, "workflow_def_id": 123, "warnings": []}
+        ],
+        "errors": [],
+    },
+    "message": "Pack workflows synced successfully",
+}
+VALIDATE_EXAMPLE: dict[str, Any] = {
+    "data": {
+        "pack_ref": "my_pack",
+        "validated_count": 5,
+        "error_count": 1,
+        "errors": {
+            "my_pack.broken_workflow": [
+                "Missing required field: version",
+                "Task 'step1' references undefined action 'invalid.action'",
+            ]
+        },
+    },
+    "message": "Pack workflows validated",
+}
+
+
+class WorkflowSyncEntry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    ref_name: str
+    created: bool
+    workflow_def_id: int
+    warnings: list[str]
+    diagnostics: list[dict[str, Any]] = Field(default_factory=list, description="Structured warnings")
+
+
+class SyncResult(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [SYNC_EXAMPLE["data"]]})
+
+    pack_ref: str
+    loaded_count: int
+    registered_count: int
+    workflows: list[WorkflowSyncEntry]
+    errors: list[str]
+    job_id: uuid.UUID | None = None
+
+
+class ValidateResult(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [VALIDATE_EXAMPLE["data"]]})
+
+    pack_ref: str
+    validated_count: int
+    error_count: int
+    errors: dict[str, list[str]]
+    job_id: uuid.UUID | None = None
+
+
+class Accepted(BaseModel):
+    job_id: uuid.UUID
+    status: str
+    location: str
+
+
+def _read_job(job_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    with Session(get_engine(), expire_on_commit=False) as s:
+        return jobs.get_job(s, job_id)
+
+
+async def _run(
+    request: Request, ref: str, kind: JobKind, session: Session, user_id: int | None, wait_s: float
+) -> JSONResponse:
+    job = await run_in_threadpool(
+        dispatch.start_pack_job, session, ref, kind, JobTrigger.MANUAL, user_id=user_id
+    )
+    job_id = job.id
+
+    async def is_done() -> bool:
+        j = await run_in_threadpool(_read_job, job_id)
+        return jobs.is_finished(j)
+
+    await wait_for_job(getattr(request.app.state, "redis", None), job_id, wait_s, is_done)
+    job = await run_in_threadpool(_read_job, job_id)
+    location = f"/api/v1/jobs/{job_id}"
+    verb = "sync" if kind == JobKind.SYNC else "validate"
+    if job.status == JobStatus.SUCCEEDED.value:
+        data = {**(job.result or {}), "job_id": str(job_id)}
+        message = "Pack workflows synced successfully" if kind == JobKind.SYNC else "Pack workflows validated"
+        return JSONResponse({"data": data, "message": message})
+    if job.status == JobStatus.FAILED.value:
+        return JSONResponse(
+            {"error": f"Failed to {verb} workflows: {job.error}", "job_id": str(job_id)}, status_code=500
+        )
+    body = {
+        "data": Accepted(job_id=job_id, status=job.status, location=location).model_dump(mode="json"),
+        "message": f"The {verb} is still running: poll {location}",
+    }
+    return JSONResponse(body, status_code=202, headers={"Location": location})
+
+
+_COMMON = {
+    **error_responses(404, 422),
+    202: {
+        "model": Envelope[Accepted],
+        "description": "Still running after the configured wait: poll the job",
+    },
+    500: {"description": "The job failed (the worker raised)"},
+}
+
+
+@router.post(
+    "/{ref}/workflows/sync",
+    response_model=Envelope[SyncResult],
+    responses={**_COMMON, 200: {"content": {"application/json": {"example": SYNC_EXAMPLE}}}},
+)
+async def sync_workflows(
+    ref: PackRef, request: Request, session: SessionDep, user: CurrentUser, settings: SettingsDep
+) -> JSONResponse:
+    """Load, validate and register the pack's workflow files; waits for the worker's result.
+
+    Invalid workflows are listed in `errors` and never block the valid ones.
+    Unchanged files are not parsed again. Workflows whose file was removed are
+    deleted (listed in `removed`)."""
+    return await _run(request, ref, JobKind.SYNC, session, user.id, settings.celery.result_wait_seconds)
+
+
+@router.post(
+    "/{ref}/workflows/validate",
+    response_model=Envelope[ValidateResult],
+    responses={**_COMMON, 200: {"content": {"application/json": {"example": VALIDATE_EXAMPLE}}}},
+)
+async def validate_workflows(
+    ref: PackRef, request: Request, session: SessionDep, user: CurrentUser, settings: SettingsDep
+) -> JSONResponse:
+    """Load and validate the pack's workflow files without registering anything."""
+    return await _run(request, ref, JobKind.VALIDATE, session, user.id, settings.celery.result_wait_seconds)
+
+
+class BulkSyncRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    packs: list[PackRefStr] | None = Field(
+        default=None, max_length=10_000, description="Pack refs to sync; all packs when omitted"
+    )
+
+
+class BulkSyncAccepted(BaseModel):
+    jobs: list[JobPublic]
+
+
+@router.post(
+    "/sync",
+    status_code=202,
+    response_model=Envelope[BulkSyncAccepted],
+    responses=error_responses(404, 422),
+)
+def sync_all(
+    session: SessionDep, user: CurrentUser, body: BulkSyncRequest | None = None
+) -> Envelope[BulkSyncAccepted]:
+    """Start one sync job per pack (every pack, or the listed ones) and return at once."""
+    from attune.packs import service as packs
+
+    refs = body.packs if body and body.packs is not None else packs.all_refs(session)
+    targets = [packs.get_pack(session, r) for r in dict.fromkeys(refs)]  # 404 before anything starts
+    started = []
+    for pack in targets:
+        job = jobs.create_job(session, pack, JobKind.SYNC, JobTrigger.BULK, user_id=user.id)
+        started.append(job)
+    session.commit()
+    for job in started:
+        if dispatch.enqueue_committed(session, job) is not None:
+            session.refresh(job)  # marked failed: the broker is down
+    return Envelope(
+        data=BulkSyncAccepted(jobs=[JobPublic.of(j) for j in started]),
+        message=f"Started {len(started)} sync jobs",
+    )

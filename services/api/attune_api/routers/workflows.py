@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from attune.packs.models import PACK_REF_MAX, PACK_REF_PATTERN
+from attune.workflows import service as workflows
+from attune.workflows.public import WorkflowDetail, WorkflowSummary
+from attune_api.deps import CurrentUser, SessionDep
+from attune_api.schemas import Envelope, Page, Pagination, error_responses
+
+router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"], responses=error_responses(401, 503))
+
+WorkflowRef = Annotated[
+    str,
+    Path(
+        max_length=PACK_REF_MAX + 201,
+        pattern=r"^[a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_-]*$",
+        description="Workflow ref: <pack_ref>.<name>",
+        examples=["my_pack.deploy_app"],
+    ),
+]
+
+
+def _summary(wf, pack_ref: str) -> WorkflowSummary:  # type: ignore[no-untyped-def]
+    return WorkflowSummary.model_validate({**wf.model_dump(), "pack_ref": pack_ref})
+
+
+@router.get("", response_model=Page[WorkflowSummary], responses=error_responses(404, 422))
+def list_workflows(
+    session: SessionDep,
+    user: CurrentUser,
+    pack: Annotated[
+        str | None, Query(max_length=PACK_REF_MAX, pattern=PACK_REF_PATTERN, description="Only this pack's")
+    ] = None,
+    tag: Annotated[str | None, Query(max_length=200, description="Only workflows with this tag")] = None,
+    limit: int = Query(50, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> Page[WorkflowSummary]:
+    """Registered workflow definitions, ordered by ref."""
+    rows, total = workflows.list_workflows(session, pack_ref=pack, tag=tag, limit=limit, offset=offset)
+    return Page(
+        data=[_summary(w, w.ref.split(".", 1)[0]) for w in rows],
+        pagination=Pagination(total=total, limit=limit, offset=offset),
+        message=f"{len(rows)} of {total} workflows",
+    )
+
+
+@router.get("/{ref}", response_model=Envelope[WorkflowDetail], responses=error_responses(404, 422))
+def get_workflow(ref: WorkflowRef, session: SessionDep, user: CurrentUser) -> Envelope[WorkflowDetail]:
+    """One workflow: its normalised definition, schemas, warnings, source file and hash."""
+    wf = workflows.get_workflow(session, ref)
+    detail = WorkflowDetail.model_validate({**wf.model_dump(), "pack_ref": ref.split(".", 1)[0]})
+    return Envelope(data=detail, message="Workflow found")

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete
+from sqlmodel import Session, col, select
+
+from attune.actions.models import Action
+from attune.db.upsert import upsert
+
+_UPDATE = ("label", "description", "runner_type", "entry_point", "parameters", "source_file", "content_hash",
+           "updated_at")  # fmt: skip
+
+
+def all_refs(session: Session) -> set[str]:
+    return set(session.exec(select(Action.ref)).all())
+
+
+def refs_outside_pack(session: Session, pack_id: int) -> set[str]:
+    return set(session.exec(select(Action.ref).where(Action.pack_id != pack_id)).all())
+
+
+def upsert_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    upsert(session, Action.__table__, rows, key="ref", update=_UPDATE)  # type: ignore[attr-defined]
+
+
+def delete_missing(session: Session, pack_id: int, keep: set[str]) -> None:
+    stmt = delete(Action).where(col(Action.pack_id) == pack_id)
+    if keep:
+        stmt = stmt.where(col(Action.ref).not_in(keep))
+    session.execute(stmt)

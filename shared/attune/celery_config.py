@@ -1,0 +1,39 @@
+"""Celery configuration shared by the worker and by the API's producer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from attune.config import Settings
+
+
+def celery_conf(settings: Settings) -> dict[str, Any]:
+    return {
+        "broker_url": settings.celery.broker_url,
+        "result_backend": settings.celery.result_backend,
+        "task_default_queue": settings.celery.task_queue,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        # A task is acknowledged when it finishes and given back to the queue if
+        # its worker dies, so a killed worker's job runs again elsewhere.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_track_started": True,
+        "result_expires": 24 * 3600,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_timeout": 3,
+        "broker_transport_options": {"socket_connect_timeout": 3, "socket_timeout": 10},
+        "redis_socket_connect_timeout": 3,
+        "redis_socket_timeout": 10,
+        "worker_hijack_root_logger": False,
+    }
+
+
+def make_celery(settings: Settings, *, include: list[str] | None = None) -> Celery:
+    app = Celery("attune", include=include or [])
+    app.conf.update(celery_conf(settings))
+    return app

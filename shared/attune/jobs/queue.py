@@ -1,0 +1,41 @@
+"""Enqueueing jobs (the producer side); workers consume them by task name."""
+
+from __future__ import annotations
+
+import uuid
+from functools import lru_cache
+
+from celery import Celery
+
+from attune.config import get_settings
+from attune.errors import DependencyUnavailable
+from attune.jobs.models import JobKind
+
+TASK_NAMES = {JobKind.SYNC: "packs.sync_workflows", JobKind.VALIDATE: "packs.validate_workflows"}
+
+
+@lru_cache(maxsize=1)
+def producer() -> Celery:
+    from attune.celery_config import make_celery
+
+    return make_celery(get_settings())
+
+
+def reset_producer() -> None:
+    producer.cache_clear()
+
+
+def enqueue(kind: JobKind, job_id: uuid.UUID) -> None:
+    """Sends the job's task; DependencyUnavailable when the broker cannot take it."""
+    app = producer()
+    try:
+        app.send_task(
+            TASK_NAMES[kind],
+            args=[str(job_id)],
+            task_id=str(job_id),
+            queue=app.conf.task_default_queue,
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2, "interval_max": 0.5},
+        )
+    except Exception as exc:  # kombu/redis connection errors of every kind
+        raise DependencyUnavailable(f"Broker unavailable: {type(exc).__name__}: {exc}") from exc

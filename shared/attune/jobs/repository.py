@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from attune.jobs.models import Job
+
+
+def add(session: Session, job: Job) -> Job:
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get(session: Session, job_id: uuid.UUID, *, for_update: bool = False) -> Job | None:
+    stmt = select(Job).where(Job.id == job_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.exec(stmt).first()
+
+
+def set_fields(session: Session, job_id: uuid.UUID, **values: Any) -> None:
+    session.execute(update(Job).where(col(Job.id) == job_id).values(**values))
+
+
+def list_for_pack(session: Session, pack_ref: str, *, limit: int, offset: int) -> tuple[Sequence[Job], int]:
+    total = session.exec(select(func.count()).select_from(Job).where(Job.pack_ref == pack_ref)).one()
+    rows = session.exec(
+        select(Job)
+        .where(Job.pack_ref == pack_ref)
+        .order_by(col(Job.created_at).desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return rows, total

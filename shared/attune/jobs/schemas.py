@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class JobProgress(BaseModel):
+    done: int
+    total: int | None
+
+
+class JobPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    kind: str = Field(description="sync or validate")
+    trigger: str = Field(description="manual, auto (pack create/update) or bulk (POST /packs/sync)")
+    status: str = Field(description="queued, running, succeeded or failed")
+    pack_ref: str
+    options: dict[str, Any]
+    progress: JobProgress
+    result: dict[str, Any] | None
+    error: str | None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_seconds: float | None
+
+    @classmethod
+    def of(cls, job: Any) -> JobPublic:
+        duration = None
+        if job.started_at and job.finished_at:
+            duration = round((job.finished_at - job.started_at).total_seconds(), 3)
+        return cls(
+            id=job.id,
+            kind=job.kind,
+            trigger=job.trigger,
+            status=job.status,
+            pack_ref=job.pack_ref,
+            options=job.options,
+            progress=JobProgress(done=job.progress_done, total=job.progress_total),
+            result=job.result,
+            error=job.error,
+            attempts=job.attempts,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            duration_seconds=duration,
+        )

@@ -1,0 +1,81 @@
+"""Job records: every sync/validate run, whatever started it, with status and progress."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel import Session
+
+from attune.db.types import utcnow
+from attune.errors import NotFound
+from attune.jobs import repository
+from attune.jobs.models import Job, JobKind, JobStatus, JobTrigger
+from attune.packs.models import Pack
+
+
+def create_job(
+    session: Session,
+    pack: Pack,
+    kind: JobKind,
+    trigger: JobTrigger,
+    *,
+    options: dict[str, Any] | None = None,
+    user_id: int | None = None,
+) -> Job:
+    return repository.add(
+        session,
+        Job(
+            kind=kind.value,
+            trigger=trigger.value,
+            status=JobStatus.QUEUED.value,
+            pack_id=pack.id,
+            pack_ref=pack.ref,
+            options=options or {},
+            created_by=user_id,
+        ),
+    )
+
+
+def get_job(session: Session, job_id: uuid.UUID) -> Job:
+    job = repository.get(session, job_id)
+    if job is None:
+        raise NotFound(f"Job '{job_id}' not found")
+    return job
+
+
+def list_pack_jobs(session: Session, pack_ref: str, *, limit: int, offset: int) -> tuple[Sequence[Job], int]:
+    return repository.list_for_pack(session, pack_ref, limit=limit, offset=offset)
+
+
+def mark_running(session: Session, job: Job) -> None:
+    job.status = JobStatus.RUNNING.value
+    job.started_at = utcnow()
+    job.finished_at = None
+    job.error = None
+    job.attempts += 1
+    session.add(job)
+    session.flush()
+
+
+def set_progress(session: Session, job_id: uuid.UUID, done: int, total: int | None) -> None:
+    repository.set_fields(session, job_id, progress_done=done, progress_total=total)
+
+
+def mark_succeeded(session: Session, job: Job, result: dict[str, Any]) -> None:
+    job.status = JobStatus.SUCCEEDED.value
+    job.result = result
+    job.finished_at = utcnow()
+    session.add(job)
+    session.flush()
+
+
+def mark_failed(session: Session, job_id: uuid.UUID, error: str) -> None:
+    repository.set_fields(
+        session, job_id, status=JobStatus.FAILED.value, error=error[:4000], finished_at=utcnow()
+    )
+
+
+def is_finished(job: Job) -> bool:
+    return job.status in (JobStatus.SUCCEEDED.value, JobStatus.FAILED.value)

@@ -1,0 +1,94 @@
+"""The README's CI/CD script and Python client, run as written against a live server."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, workflow_yaml
+
+pytestmark = pytest.mark.e2e
+
+
+def readme_block(marker: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    m = re.search(rf"<!-- {marker} -->\n```\w+\n(.*?)\n```", text, re.S)
+    assert m, f"README has no {marker} block"
+    return m.group(1)
+
+
+@pytest.fixture
+def token(live_server, user) -> str:
+    r = httpx.post(f"{live_server}/auth/login", json=user)
+    assert r.status_code == 200, r.text
+    return r.json()["data"]["access_token"]
+
+
+def run_script(tmp_path, live_server, token, pack):
+    if not shutil.which("jq") or not shutil.which("curl"):
+        pytest.skip("the CI/CD example needs curl and jq")
+    script = tmp_path / "deploy-pack.sh"
+    script.write_text(readme_block("ci-cd-example"))
+    env = {**os.environ, "TOKEN": token, "API_URL": live_server, "PACK_NAME": pack, "PACK_VERSION": "2.0.0"}
+    return subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_ci_cd_script_deploys_a_valid_pack(tmp_path, live_server, token, packs):
+    packs.make("cicd_pack", {"deploy_app.yaml": workflow_yaml("cicd_pack.echo")})
+    # the server validates the pack's directory: the pack record must exist
+    httpx.post(
+        f"{live_server}/api/v1/packs",
+        json={"ref": "cicd_pack", "label": "x", "version": "1.0.0"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    r = run_script(tmp_path, live_server, token, "cicd_pack")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Deployment complete!" in r.stdout
+    sync_body = json.loads(r.stdout.split("Syncing workflows...\n", 1)[1].split("Deployment complete!")[0])
+    assert sync_body["data"]["registered_count"] == 1
+    assert sync_body["message"] == "Pack workflows synced successfully"
+
+
+def test_ci_cd_script_stops_on_errors(tmp_path, live_server, token, packs):
+    packs.make("cicd_broken", {"broken.yaml": "tasks:\n  - name: step1\n    action: invalid.action\n"})
+    httpx.post(
+        f"{live_server}/api/v1/packs",
+        json={"ref": "cicd_broken", "label": "x", "version": "1.0.0"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    r = run_script(tmp_path, live_server, token, "cicd_broken")
+    assert r.returncode == 1
+    assert "Validation errors found:" in r.stdout
+    assert "Missing required field: version" in r.stdout
+    assert "Deploying pack" not in r.stdout
+
+
+def test_ci_cd_script_stops_on_unknown_pack(tmp_path, live_server, token):
+    r = run_script(tmp_path, live_server, token, "never_created")
+    assert r.returncode == 1
+    assert "Pack 'never_created' not found" in r.stdout
+
+
+def test_python_client_example(tmp_path, live_server, token, packs):
+    pytest.importorskip("requests")
+    packs.make("py_pack", {"a.yaml": workflow_yaml("py_pack.echo"), "bad.yaml": 'version: "1"\n'})
+    httpx.post(
+        f"{live_server}/api/v1/packs",
+        json={"ref": "py_pack", "label": "x", "version": "1.0.0"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    code = readme_block("python-example")
+    code = code.replace('API_URL = "http://localhost:8080"', f'API_URL = "{live_server}"')
+    code = code.replace('TOKEN = "your_access_token"', f'TOKEN = "{token}"')
+    code += "\n\nsync_workflows('py_pack')\n"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "Synced 1 workflows" in r.stdout
+    assert "Validation failed for py_pack.bad: Missing required field: tasks" in r.stdout
