@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make bench`: every benchmark of the project, one table, JSON under bench/results/.
 
-    python bench/run.py [--only validate] [--workflows N]
+python bench/run.py [--only validate] [--workflows N]
 """
 
 from __future__ import annotations
@@ -52,7 +52,9 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     path = out / f"bench-{stamp}.json"
-    path.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(), "rows": rows}, indent=2))
+    path.write_text(
+        json.dumps({"machine": platform.platform(), "python": platform.python_version(), "rows": rows}, indent=2)
+    )
     print(f"written {path.relative_to(HERE.parent)}")
 
 

@@ -21,6 +21,7 @@ import pytest
 DEFAULT_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/attune_test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 TEST_SECRET = "test-secret-" + "x" * 40
+WORKER_CHUNK_SIZE = 50
 ROOT = Path(__file__).resolve().parent.parent
 
 # Settings every test process (and the worker it starts) shares. Set before
@@ -107,10 +108,9 @@ TABLES = "workflow_definitions, actions, jobs, packs, users"
 def db(configured: dict[str, str]) -> Iterator[None]:
     """Each test starts from empty tables."""
     from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
 
     from attune.db.engine import get_engine
-
-    from sqlalchemy.exc import OperationalError
 
     # A worker may still be running a job a previous test started: drop what
     # is queued, let what runs finish, then empty the tables.
@@ -119,9 +119,10 @@ def db(configured: dict[str, str]) -> Iterator[None]:
     for attempt in range(20):
         try:
             with get_engine().begin() as conn:
-                while time.monotonic() < deadline and conn.execute(
-                    text("SELECT count(*) FROM jobs WHERE status = 'running'")
-                ).scalar():
+                while (
+                    time.monotonic() < deadline
+                    and conn.execute(text("SELECT count(*) FROM jobs WHERE status = 'running'")).scalar()
+                ):
                     time.sleep(0.05)
                 conn.execute(text("SET LOCAL lock_timeout = '5s'"))
                 conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
@@ -183,12 +184,11 @@ def auth(tokens) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def worker(
-    configured: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[subprocess.Popen]:
+def worker(configured: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen]:
     """A real Celery worker process consuming the test queue."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = {**os.environ, **configured}
+    # Small chunks: packs over WORKER_CHUNK_SIZE files take the chunked (fan-out) path here.
+    env = {**os.environ, **configured, "ATTUNE__SYNC__CHUNK_SIZE": str(WORKER_CHUNK_SIZE)}
     fh = log.open("w")
     proc = subprocess.Popen(
         [

@@ -48,9 +48,7 @@ def api(
 
 @app.command()
 def worker(
-    concurrency: Annotated[
-        int | None, typer.Option(help="Worker processes (default: number of CPUs)")
-    ] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Worker processes (default: number of CPUs)")] = None,
     loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO",
     pool: Annotated[str | None, typer.Option(help="Celery pool (prefork, solo, threads)")] = None,
     hostname: Annotated[str | None, typer.Option("--hostname", "-n", help="Worker node name")] = None,
@@ -98,9 +96,7 @@ def _read_password(password_stdin: bool) -> str:
 @user_app.command("create")
 def user_create(
     login: str,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from stdin")
-    ] = False,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin")] = False,
 ) -> None:
     """Create a user (the password is read from stdin or prompted for)."""
     from attune.db.engine import session_scope
@@ -119,9 +115,9 @@ def user_create(
 @user_app.command("bootstrap")
 def user_bootstrap(
     login: Annotated[str, typer.Option(help="Login of the first user")] = "admin",
-    credentials_file: Annotated[
-        Path, typer.Option(help="Where the generated password is kept (mode 0600)")
-    ] = Path(".attune/initial-admin.txt"),
+    credentials_file: Annotated[Path, typer.Option(help="Where the generated password is kept (mode 0600)")] = Path(
+        ".attune/initial-admin.txt"
+    ),
 ) -> None:
     """Create a first user with a random password when there is none, and say how to log in."""
     from attune.db.engine import session_scope

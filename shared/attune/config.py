@@ -56,6 +56,12 @@ class ApiSettings(BaseModel):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
 
+class SyncSettings(BaseModel):
+    # Packs with more workflow files than this are split into chunks of this
+    # size, checked in parallel by the workers, then registered in one step.
+    chunk_size: int = Field(default=1000, ge=10, le=1_000_000)
+
+
 class YamlConfigSource(PydanticBaseSettingsSource):
     """Reads the YAML config file; missing file means no values."""
 
@@ -103,6 +109,7 @@ class Settings(BaseSettings):
     celery: CelerySettings = CelerySettings()
     auth: AuthSettings = AuthSettings()
     api: ApiSettings = ApiSettings()
+    sync: SyncSettings = SyncSettings()
 
     # True when no secret was configured and a random development one is used.
     using_dev_secret: bool = Field(default=False, exclude=True)

@@ -83,9 +83,7 @@ def test_sync_registers_valid_and_reports_invalid(api, packs):
 
 def test_resync_updates_in_place(api, packs):
     client, auth = api
-    root = packs.make(
-        "resync", {"a.yaml": workflow_yaml("resync.echo"), "b.yaml": workflow_yaml("resync.echo")}
-    )
+    root = packs.make("resync", {"a.yaml": workflow_yaml("resync.echo"), "b.yaml": workflow_yaml("resync.echo")})
     create_pack(client, auth, "resync")
     first = sync(client, auth, "resync").json()["data"]
     ids = {w["ref_name"]: w["workflow_def_id"] for w in first["workflows"]}
@@ -111,9 +109,7 @@ def test_resync_updates_in_place(api, packs):
 
 def test_removed_file_is_deleted_and_reported(api, packs):
     client, auth = api
-    root = packs.make(
-        "shrink", {"keep.yaml": workflow_yaml("shrink.echo"), "gone.yaml": workflow_yaml("shrink.echo")}
-    )
+    root = packs.make("shrink", {"keep.yaml": workflow_yaml("shrink.echo"), "gone.yaml": workflow_yaml("shrink.echo")})
     create_pack(client, auth, "shrink")
     assert sync(client, auth, "shrink").json()["data"]["registered_count"] == 2
     (root / "workflows" / "gone.yaml").unlink()

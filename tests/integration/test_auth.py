@@ -26,9 +26,7 @@ def _b64(obj: dict) -> str:
 
 def _token(sub: str = "1", typ: str = "access", exp_delta: int = 600, secret: str = TEST_SECRET) -> str:
     now = int(time.time())
-    return jwt.encode(
-        {"sub": sub, "type": typ, "iat": now, "exp": now + exp_delta}, secret, algorithm="HS256"
-    )
+    return jwt.encode({"sub": sub, "type": typ, "iat": now, "exp": now + exp_delta}, secret, algorithm="HS256")
 
 
 def test_login_returns_tokens(client, user):
@@ -94,9 +92,7 @@ def _bad_headers(user_id: str) -> dict[str, dict[str, str]]:
         "malformed": {"Authorization": "Bearer abc.def"},
         "garbage": {"Authorization": "Bearer !!!"},
         "expired": {"Authorization": f"Bearer {_token(user_id, exp_delta=-10)}"},
-        "wrong signature": {
-            "Authorization": f"Bearer {_token(user_id, secret='another-secret-' + 'y' * 40)}"
-        },
+        "wrong signature": {"Authorization": f"Bearer {_token(user_id, secret='another-secret-' + 'y' * 40)}"},
         "alg none": {"Authorization": f"Bearer {header_none}.{payload}."},
         "alg none with sig": {"Authorization": f"Bearer {header_none}.{payload}.c2ln"},
         "unknown user": {"Authorization": f"Bearer {_token('9999')}"},

@@ -31,10 +31,7 @@ def test_user_create_then_login(configured, db, client):
 
 
 def test_user_create_duplicate_fails(configured, db):
-    assert (
-        _attune(configured, "user", "create", "dave", "--password-stdin", stdin="password-1\n").returncode
-        == 0
-    )
+    assert _attune(configured, "user", "create", "dave", "--password-stdin", stdin="password-1\n").returncode == 0
     r = _attune(configured, "user", "create", "dave", "--password-stdin", stdin="password-2\n")
     assert r.returncode == 1
     assert "already exists" in r.stderr

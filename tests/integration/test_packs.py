@@ -33,9 +33,7 @@ def test_unknown_pack_is_404(client, auth):
         assert r.json() == {"error": "Pack 'nonexistent_pack' not found"}
 
 
-@pytest.mark.parametrize(
-    "ref", ["My_Pack", "1pack", "_pack", "my.pack", "my pack", "", "a" * 101, "pack/x", "päck"]
-)
+@pytest.mark.parametrize("ref", ["My_Pack", "1pack", "_pack", "my.pack", "my pack", "", "a" * 101, "pack/x", "päck"])
 def test_invalid_ref_in_body_is_422(client, auth, ref):
     r = client.post("/api/v1/packs", json={**PACK, "ref": ref}, headers=auth)
     assert r.status_code == 422, r.text
@@ -63,18 +61,14 @@ def test_unknown_field_rejected(client, auth):
 
 
 def test_malformed_json(client, auth):
-    r = client.post(
-        "/api/v1/packs", content=b"{not json", headers={**auth, "Content-Type": "application/json"}
-    )
+    r = client.post("/api/v1/packs", content=b"{not json", headers={**auth, "Content-Type": "application/json"})
     assert r.status_code == 422
     assert "error" in r.json()
 
 
 def test_partial_update(client, auth):
     client.post("/api/v1/packs", json=PACK, headers=auth)
-    r = client.put(
-        "/api/v1/packs/my_pack", json={"version": "1.1.0", "label": "My Pack (Updated)"}, headers=auth
-    )
+    r = client.put("/api/v1/packs/my_pack", json={"version": "1.1.0", "label": "My Pack (Updated)"}, headers=auth)
     assert r.status_code == 200, r.text
     data = r.json()["data"]
     assert data["version"] == "1.1.0"

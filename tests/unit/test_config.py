@@ -44,9 +44,7 @@ def test_spec_environment_names(clean_env):
 
 def test_yaml_file_and_env_override(clean_env, tmp_path):
     cfg = tmp_path / "custom.yaml"
-    cfg.write_text(
-        "packs_base_dir: /from/file\ndatabase:\n  url: sqlite:///x.db\ncelery:\n  result_wait_seconds: 5\n"
-    )
+    cfg.write_text("packs_base_dir: /from/file\ndatabase:\n  url: sqlite:///x.db\ncelery:\n  result_wait_seconds: 5\n")
     clean_env.setenv("ATTUNE_CONFIG", str(cfg))
     clean_env.setenv("ATTUNE__DATABASE__URL", "postgresql+psycopg://env/db")
     s = Settings()

@@ -8,9 +8,7 @@ KNOWN = {"p.echo", "p.deploy"}
 
 
 def _check(text: str, name: str = "wf"):
-    return check_workflow(
-        text.encode(), file=f"workflows/{name}.yaml", pack_ref="p", name=name, known_actions=KNOWN
-    )
+    return check_workflow(text.encode(), file=f"workflows/{name}.yaml", pack_ref="p", name=name, known_actions=KNOWN)
 
 
 def test_legacy_transitions_become_next():

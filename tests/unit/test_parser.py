@@ -44,9 +44,7 @@ def test_billion_laughs_is_bounded():
 
 
 def test_small_aliases_are_fine():
-    r = _check(
-        "x: &d {action: p.a}\nversion: '1'\ntasks:\n  - {name: t, <<: *d}\n  - name: u\n    action: p.a\n"
-    )
+    r = _check("x: &d {action: p.a}\nversion: '1'\ntasks:\n  - {name: t, <<: *d}\n  - name: u\n    action: p.a\n")
     assert "alias-limit" not in codes(r)
 
 
@@ -95,7 +93,5 @@ def test_yaml_error_position():
 
 
 def test_all_errors_of_a_file_are_reported():
-    r = _check(
-        "tasks:\n  - name: a\n    action: nope.nope\n  - name: a\n    action: p.a\n    next: [{do: [zz]}]\n"
-    )
+    r = _check("tasks:\n  - name: a\n    action: nope.nope\n  - name: a\n    action: p.a\n    next: [{do: [zz]}]\n")
     assert sorted(codes(r)) == ["duplicate-task", "missing-field", "undefined-action", "undefined-task"]

@@ -13,15 +13,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "data" / "corpus"
 GENPACKS = ROOT.parent / "shared" / "bench" / "genpacks.py"
-LINE = re.compile(
-    r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|warning) (?P<code>\S+) (?P<msg>.+)$"
-)
+LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|warning) (?P<code>\S+) (?P<msg>.+)$")
 
 
 def attune(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "attune.cli", *args], capture_output=True, text=True, cwd=cwd
-    )
+    return subprocess.run([sys.executable, "-m", "attune.cli", *args], capture_output=True, text=True, cwd=cwd)
 
 
 def test_corpus_text_output_and_exit_1():
@@ -35,8 +31,7 @@ def test_corpus_text_output_and_exit_1():
     # file names are clickable: the pack path as given, then the file
     assert all(Path(m["file"]).is_file() for m in diags)
     assert any(
-        m["code"] == "undefined-action"
-        and m["msg"] == "Task 'step1' references undefined action 'invalid.action'"
+        m["code"] == "undefined-action" and m["msg"] == "Task 'step1' references undefined action 'invalid.action'"
         for m in diags
     )
 
@@ -74,9 +69,7 @@ def test_clean_pack_exits_0(tmp_path):
 def test_warnings_alone_exit_0(tmp_path):
     pack = tmp_path / "warned"
     (pack / "workflows").mkdir(parents=True)
-    (pack / "workflows" / "w.yaml").write_text(
-        'version: "1"\nextra: 1\ntasks:\n  - {name: a, action: core.local}\n'
-    )
+    (pack / "workflows" / "w.yaml").write_text('version: "1"\nextra: 1\ntasks:\n  - {name: a, action: core.local}\n')
     r = attune("validate", str(pack), "-a", "core.local")
     assert r.returncode == 0
     assert "warning unknown-field" in r.stdout

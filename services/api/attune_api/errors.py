@@ -16,8 +16,7 @@ from attune.errors import AttuneError
 log = logging.getLogger("attune.api")
 
 PACK_REF_HELP = (
-    "must start with a lowercase letter and contain only lowercase letters, digits, '_' or '-' "
-    "(at most 100 characters)"
+    "must start with a lowercase letter and contain only lowercase letters, digits, '_' or '-' (at most 100 characters)"
 )
 
 

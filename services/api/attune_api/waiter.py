@@ -34,9 +34,7 @@ async def wait_for_job(
                     return True
                 next_check = loop.time() + RECHECK_S
                 while (remaining := deadline - loop.time()) > 0:
-                    msg = await ps.get_message(
-                        ignore_subscribe_messages=True, timeout=min(remaining, RECHECK_S)
-                    )
+                    msg = await ps.get_message(ignore_subscribe_messages=True, timeout=min(remaining, RECHECK_S))
                     if msg is not None or loop.time() >= next_check:
                         if await is_done():
                             return True

@@ -7,7 +7,7 @@ import socket
 import uuid
 
 from attune.db.engine import session_scope
-from attune.sync.runner import run_job
+from attune.sync.runner import run_chunk, run_finish, run_job
 from attune.users import repository as users
 from attune_worker.celery_app import app
 
@@ -30,3 +30,15 @@ def sync_workflows(job_id: str) -> dict[str, object]:
 def validate_workflows(job_id: str) -> dict[str, object]:
     """Load and validate a pack's workflows; registers nothing."""
     return run_job(uuid.UUID(job_id))
+
+
+@app.task(name="packs.sync_chunk")
+def sync_chunk(job_id: str, index: int, first_position: int, names: list[str]) -> dict[str, object]:
+    """Check one slice of a large pack's files and stage the outcome."""
+    return run_chunk(uuid.UUID(job_id), index, first_position, names)
+
+
+@app.task(name="packs.sync_finish")
+def sync_finish(job_id: str) -> dict[str, object]:
+    """Register every staged chunk of a large pack's sync in one transaction."""
+    return run_finish(uuid.UUID(job_id))

@@ -28,9 +28,7 @@ def ensure_database(url: str) -> bool:
     admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         with admin.connect() as conn:
-            exists = conn.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": u.database}
-            ).first()
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": u.database}).first()
             if exists:
                 return False
             quoted = conn.dialect.identifier_preparer.quote(u.database)

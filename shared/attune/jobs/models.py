@@ -50,6 +50,10 @@ class Job(SQLModel, table=True):
     result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
     error: str | None = None
     attempts: int = 0
+    # chunked syncs: how many chunks the files were split into (None: one task)
+    chunks_total: int | None = None
+    # jobs started together by POST /packs/sync share a batch id
+    batch_id: uuid.UUID | None = Field(default=None, index=True)
     created_by: int | None = Field(
         default=None,
         sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),

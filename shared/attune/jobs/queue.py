@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from functools import lru_cache
+from typing import Any
 
 from celery import Celery
 
@@ -27,12 +28,16 @@ def reset_producer() -> None:
 
 def enqueue(kind: JobKind, job_id: uuid.UUID) -> None:
     """Sends the job's task; DependencyUnavailable when the broker cannot take it."""
+    send(TASK_NAMES[kind], [str(job_id)], task_id=str(job_id))
+
+
+def send(task_name: str, args: list[Any], *, task_id: str | None = None) -> None:
     app = producer()
     try:
         app.send_task(
-            TASK_NAMES[kind],
-            args=[str(job_id)],
-            task_id=str(job_id),
+            task_name,
+            args=args,
+            task_id=task_id,
             queue=app.conf.task_default_queue,
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2, "interval_max": 0.5},

@@ -30,10 +30,6 @@ def set_fields(session: Session, job_id: uuid.UUID, **values: Any) -> None:
 def list_for_pack(session: Session, pack_ref: str, *, limit: int, offset: int) -> tuple[Sequence[Job], int]:
     total = session.exec(select(func.count()).select_from(Job).where(Job.pack_ref == pack_ref)).one()
     rows = session.exec(
-        select(Job)
-        .where(Job.pack_ref == pack_ref)
-        .order_by(col(Job.created_at).desc())
-        .limit(limit)
-        .offset(offset)
+        select(Job).where(Job.pack_ref == pack_ref).order_by(col(Job.created_at).desc()).limit(limit).offset(offset)
     ).all()
     return rows, total

@@ -25,6 +25,8 @@ class JobPublic(BaseModel):
     result: dict[str, Any] | None
     error: str | None
     attempts: int
+    chunks_total: int | None = Field(description="Chunks a large pack's sync was split into (null: one task)")
+    batch_id: uuid.UUID | None = Field(description="Shared by the jobs one POST /packs/sync started")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -46,6 +48,8 @@ class JobPublic(BaseModel):
             result=job.result,
             error=job.error,
             attempts=job.attempts,
+            chunks_total=job.chunks_total,
+            batch_id=job.batch_id,
             created_at=job.created_at,
             started_at=job.started_at,
             finished_at=job.finished_at,

@@ -45,6 +45,13 @@ def get_job(session: Session, job_id: uuid.UUID) -> Job:
     return job
 
 
+def get_job_for_update(session: Session, job_id: uuid.UUID) -> Job:
+    job = repository.get(session, job_id, for_update=True)
+    if job is None:
+        raise NotFound(f"Job '{job_id}' not found")
+    return job
+
+
 def list_pack_jobs(session: Session, pack_ref: str, *, limit: int, offset: int) -> tuple[Sequence[Job], int]:
     return repository.list_for_pack(session, pack_ref, limit=limit, offset=offset)
 
@@ -72,9 +79,7 @@ def mark_succeeded(session: Session, job: Job, result: dict[str, Any]) -> None:
 
 
 def mark_failed(session: Session, job_id: uuid.UUID, error: str) -> None:
-    repository.set_fields(
-        session, job_id, status=JobStatus.FAILED.value, error=error[:4000], finished_at=utcnow()
-    )
+    repository.set_fields(session, job_id, status=JobStatus.FAILED.value, error=error[:4000], finished_at=utcnow())
 
 
 def is_finished(job: Job) -> bool:

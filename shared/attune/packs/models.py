@@ -12,9 +12,7 @@ from attune.db.types import JSONType, TZDateTime, utcnow
 # SPEC section 2: lowercase letter first, then lowercase letters, digits, _ or -.
 PACK_REF_PATTERN = r"^[a-z][a-z0-9_-]*$"
 PACK_REF_MAX = 100
-PackRefStr = Annotated[
-    str, StringConstraints(min_length=1, max_length=PACK_REF_MAX, pattern=PACK_REF_PATTERN)
-]
+PackRefStr = Annotated[str, StringConstraints(min_length=1, max_length=PACK_REF_MAX, pattern=PACK_REF_PATTERN)]
 
 
 class PackBase(SQLModel):

@@ -1,8 +1,12 @@
-"""The unit-of-work edge of a sync/validate job, called by the worker's thin tasks.
+"""The unit-of-work edges of sync/validate jobs, called by the worker's thin tasks.
 
-A job goes queued -> running -> succeeded | failed. The sync itself and the
-job's final state are committed in one transaction, so a crash in the middle
-leaves the previous state and a job that runs again on redelivery.
+A job goes queued -> running -> succeeded | failed. A pack with at most
+``sync.chunk_size`` files is synced in one task and one transaction. A larger
+pack is split: ``run_job`` records the chunk count and enqueues one chunk task
+per slice of files; each chunk checks its files and stages the outcome (its
+own transaction, redone whole on redelivery); the chunk that completes the
+set enqueues the finishing task, which registers everything in one
+transaction. Readers never see a half-registered pack.
 """
 
 from __future__ import annotations
@@ -12,16 +16,21 @@ import time
 import uuid
 from typing import Any
 
+from sqlalchemy import update
+
 from attune.config import get_settings
 from attune.db.engine import session_scope
+from attune.jobs import queue
 from attune.jobs import service as jobs
-from attune.jobs.models import JobKind
+from attune.jobs.models import Job, JobKind
 from attune.jobs.notify import publish_done
 from attune.packs import repository as packs_repo
-from attune.sync import service
+from attune.sync import service, staging
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.5
+CHUNK_TASK = "packs.sync_chunk"
+FINISH_TASK = "packs.sync_finish"
 
 
 class _Progress:
@@ -43,34 +52,113 @@ class _Progress:
             log.warning("progress update of job %s failed: %s", self.job_id, exc)
 
 
+def _pack_of(s: Any, job: Job) -> Any:
+    pack = packs_repo.get_by_id(s, job.pack_id) if job.pack_id is not None else None
+    if pack is None:
+        raise LookupError(f"Pack '{job.pack_ref}' no longer exists")
+    return pack
+
+
+def _fail(job_id: uuid.UUID, exc: BaseException) -> None:
+    message = str(exc) if isinstance(exc, LookupError) else f"{type(exc).__name__}: {exc}"
+    log.error("job %s failed: %s", job_id, message)
+    with session_scope() as s:
+        jobs.mark_failed(s, job_id, message)
+        staging.drop(s, job_id)
+
+
 def run_job(job_id: uuid.UUID) -> dict[str, Any]:
+    """Entry point of packs.sync_workflows and packs.validate_workflows."""
     settings = get_settings()
     with session_scope() as s:
         job = jobs.get_job(s, job_id)
         if jobs.is_finished(job):  # a redelivered message of a job that completed
             return {"job_id": str(job_id), "status": job.status}
         jobs.mark_running(s, job)
-        kind, pack_id, pack_ref = job.kind, job.pack_id, job.pack_ref
+        kind = job.kind
     status = "failed"
     try:
         with session_scope() as s:
-            pack = packs_repo.get_by_id(s, pack_id) if pack_id is not None else None
-            if pack is None:
-                raise LookupError(f"Pack '{pack_ref}' no longer exists")
-            progress = _Progress(job_id)
-            if kind == JobKind.SYNC.value:
-                result = service.sync_pack(s, pack, settings, progress)
-            else:
-                result = service.validate_pack(s, pack, settings, progress)
             job = jobs.get_job(s, job_id)
+            pack = _pack_of(s, job)
+            progress = _Progress(job_id)
+            if kind == JobKind.VALIDATE.value:
+                result = service.validate_pack(s, pack, settings, progress)
+            else:
+                names = service.list_files(settings, pack.ref)
+                if names is not None and len(names) > settings.sync.chunk_size:
+                    return _fan_out(s, job, names, settings.sync.chunk_size)
+                result = service.sync_pack(s, settings, job_id, pack, progress)
+            job.progress_done = job.progress_total = result.get("loaded_count", result.get("validated_count", 0))
             jobs.mark_succeeded(s, job, result)
             status = "succeeded"
     except Exception as exc:
-        log.exception("job %s (%s of %s) failed", job_id, kind, pack_ref)
+        _fail(job_id, exc)
+    publish_done(settings, job_id, status)
+    return {"job_id": str(job_id), "status": status}
+
+
+def _fan_out(s: Any, job: Job, names: list[str], size: int) -> dict[str, Any]:
+    chunks = [names[i : i + size] for i in range(0, len(names), size)]
+    job.chunks_total = len(chunks)
+    job.progress_total = len(names)
+    job.progress_done = 0
+    s.add(job)
+    staging.drop(s, job.id)  # a redelivered job starts its chunks afresh
+    s.commit()
+    for index, chunk in enumerate(chunks):
+        queue.send(CHUNK_TASK, [str(job.id), index, index * size, chunk])
+    return {"job_id": str(job.id), "status": "running", "chunks": len(chunks)}
+
+
+def run_chunk(job_id: uuid.UUID, index: int, first_position: int, names: list[str]) -> dict[str, Any]:
+    """Entry point of packs.sync_chunk: check one slice of files and stage the outcome."""
+    settings = get_settings()
+    try:
         with session_scope() as s:
-            jobs.mark_failed(
-                s, job_id, f"{type(exc).__name__}: {exc}" if not isinstance(exc, LookupError) else str(exc)
+            job = jobs.get_job(s, job_id)
+            if jobs.is_finished(job):
+                return {"job_id": str(job_id), "chunk": index, "status": job.status}
+            pack = _pack_of(s, job)
+            all_names = service.list_files(settings, pack.ref) or names
+            ctx = service.build_context(s, settings, pack, all_names)
+            service.stage_chunk(s, settings, job_id, pack, ctx, index, names, first_position)
+        with session_scope() as s:
+            done = staging.chunks_done(s, job_id)
+            s.execute(
+                update(Job).where(Job.id == job_id).values(progress_done=staging.staged_count(s, job_id))  # type: ignore[arg-type]
             )
-    finally:
-        publish_done(settings, job_id, status)
+            total = jobs.get_job(s, job_id).chunks_total
+    except Exception as exc:
+        _fail(job_id, exc)
+        publish_done(settings, job_id, "failed")
+        return {"job_id": str(job_id), "chunk": index, "status": "failed"}
+    if total is not None and done >= total:
+        # Every chunk is staged. Two chunks finishing together may both get here:
+        # the finishing step runs once (it checks the job's state under a row lock).
+        queue.send(FINISH_TASK, [str(job_id)])
+    return {"job_id": str(job_id), "chunk": index, "status": "staged"}
+
+
+def run_finish(job_id: uuid.UUID) -> dict[str, Any]:
+    """Entry point of packs.sync_finish: register every staged chunk in one transaction."""
+    settings = get_settings()
+    status = "failed"
+    try:
+        with session_scope() as s:
+            job = jobs.get_job_for_update(s, job_id)
+            if jobs.is_finished(job):
+                return {"job_id": str(job_id), "status": job.status}
+            if job.chunks_total is None or staging.chunks_done(s, job_id) < job.chunks_total:
+                return {"job_id": str(job_id), "status": "waiting"}
+            pack = _pack_of(s, job)
+            names = service.list_files(settings, pack.ref) or []
+            ctx = service.build_context(s, settings, pack, names)
+            result = service.finish_sync(s, settings, job_id, pack, ctx)
+            job.progress_done = job.progress_total or result["loaded_count"]
+            jobs.mark_succeeded(s, job, result)
+            status = "succeeded"
+    except Exception as exc:
+        _fail(job_id, exc)
+    publish_done(settings, job_id, status)
     return {"job_id": str(job_id), "status": status}

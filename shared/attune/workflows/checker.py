@@ -20,6 +20,7 @@ class WorkflowResult:
     content_hash: str
     definition: dict[str, Any] | None  # None when the workflow has errors
     diagnostics: list[Diagnostic]
+    deps: list[str] = field(default_factory=list)  # action/workflow refs its tasks call
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -85,8 +86,9 @@ def check_workflow(
     locator = Locator(text)
     doc, diags = parse_yaml(text, locator)
     definition = None
+    deps: list[str] = []
     if not any(d.is_error for d in diags):
-        definition, more = validate_document(
+        definition, more, deps = validate_document(
             doc, pack_ref=pack_ref, name=name, known_actions=known_actions, known_workflows=known_workflows
         )
         diags.extend(more)
@@ -95,7 +97,7 @@ def check_workflow(
         diags.sort(key=lambda d: (d.line or 0, d.column or 0))
     if any(d.is_error for d in diags):
         definition = None
-    return WorkflowResult(ref, name, file, content_hash, definition, diags)
+    return WorkflowResult(ref, name, file, content_hash, definition, diags, deps)
 
 
 def _unreadable(f: SourceFile) -> list[Diagnostic]:
@@ -123,9 +125,7 @@ def check_action(f: SourceFile, pack_ref: str) -> ActionResult:
             if isinstance(declared, str) and declared:
                 if declared.split(".", 1)[0] != pack_ref or "." not in declared:
                     diags.append(
-                        error(
-                            "ref-mismatch", f"Action ref '{declared}' must start with '{pack_ref}.'", ("ref",)
-                        )
+                        error("ref-mismatch", f"Action ref '{declared}' must start with '{pack_ref}.'", ("ref",))
                     )
                 else:
                     ref = declared
@@ -157,9 +157,7 @@ def check_pack(
     workflows.update(known_workflows)
     for f in files.workflows:
         if f.data is None:
-            report.workflows.append(
-                WorkflowResult(f.ref, f.name, f.path, f.content_hash, None, _unreadable(f))
-            )
+            report.workflows.append(WorkflowResult(f.ref, f.name, f.path, f.content_hash, None, _unreadable(f)))
             continue
         report.workflows.append(
             check_workflow(

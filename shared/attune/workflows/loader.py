@@ -10,6 +10,7 @@ import hashlib
 import os
 import re
 import stat
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,9 +94,7 @@ def _list_dir(
     except FileNotFoundError:
         return None, []
     except OSError as exc:
-        notes.append(
-            warning("unreadable", f"Directory '{sub}' skipped: {exc.strerror}", file=sub, line=1, column=1)
-        )
+        notes.append(warning("unreadable", f"Directory '{sub}' skipped: {exc.strerror}", file=sub, line=1, column=1))
         return None, []
     names = []
     with os.scandir(fd) as it:
@@ -113,7 +112,8 @@ def _list_dir(
                     )
                 )
                 continue
-            names.append(entry.name)
+            if entry.is_file(follow_symlinks=False):  # not directories, fifos, sockets
+                names.append(entry.name)
     names.sort()
     return fd, names
 
@@ -123,11 +123,28 @@ def _stem(filename: str) -> str:
 
 
 def _collect(
-    root_fd: int, pack_ref: str, sub: str, exts: tuple[str, ...], max_size: int, notes: list[Diagnostic]
+    root_fd: int,
+    pack_ref: str,
+    sub: str,
+    exts: tuple[str, ...],
+    max_size: int,
+    notes: list[Diagnostic],
+    only: Collection[str] | None = None,
 ) -> list[SourceFile]:
     fd, names = _list_dir(root_fd, sub, exts, notes)
     if fd is None:
         return []
+    if only is not None:
+        # a chunk of a large pack: the stems of its siblings still decide duplicates
+        stems = [_stem(n) for n in names]
+        dup_of = {}
+        first: dict[str, str] = {}
+        for n, st in zip(names, stems, strict=True):
+            if st in first:
+                dup_of[n] = first[st]
+            else:
+                first[st] = n
+        names = [n for n in names if n in only]
     files: list[SourceFile] = []
     try:
         seen: dict[str, str] = {}
@@ -150,10 +167,11 @@ def _collect(
                     line=1,
                     column=1,
                 )
-            elif stem in seen:
+            elif stem in seen or (only is not None and filename in dup_of):
+                other = seen.get(stem) or f"{sub}/{dup_of[filename]}"
                 diag = error(
                     "duplicate-ref",
-                    f"'{rel}' and '{seen[stem]}' define the same ref '{pack_ref}.{stem}'",
+                    f"'{rel}' and '{other}' define the same ref '{pack_ref}.{stem}'",
                     file=rel,
                     line=1,
                     column=1,
@@ -175,8 +193,28 @@ def _collect(
     return files
 
 
+def list_workflow_files(pack_dir: Path) -> list[str] | None:
+    """Sorted workflow file names of a pack directory (None when it does not exist)."""
+    try:
+        root_fd = os.open(pack_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        fd, names = _list_dir(root_fd, "workflows", WORKFLOW_EXTENSIONS, [])
+        if fd is not None:
+            os.close(fd)
+        return names
+    finally:
+        os.close(root_fd)
+
+
 def load_pack_dir(
-    pack_dir: Path, pack_ref: str, *, max_file_size: int = DEFAULT_MAX_FILE_SIZE, actions: bool = True
+    pack_dir: Path,
+    pack_ref: str,
+    *,
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+    actions: bool = True,
+    only: Collection[str] | None = None,
 ) -> PackFiles:
     """Lists and reads ``workflows/*.yaml|yml`` (and ``actions/*.yaml|yml``) of a pack directory."""
     try:
@@ -187,13 +225,9 @@ def load_pack_dir(
         raise PackDirectoryNotFound(f"{pack_dir}: {exc.strerror}") from exc
     try:
         pack = PackFiles(pack_ref=pack_ref, root=Path(pack_dir))
-        pack.workflows = _collect(
-            root_fd, pack_ref, "workflows", WORKFLOW_EXTENSIONS, max_file_size, pack.notes
-        )
+        pack.workflows = _collect(root_fd, pack_ref, "workflows", WORKFLOW_EXTENSIONS, max_file_size, pack.notes, only)
         if actions:
-            pack.actions = _collect(
-                root_fd, pack_ref, "actions", WORKFLOW_EXTENSIONS, max_file_size, pack.notes
-            )
+            pack.actions = _collect(root_fd, pack_ref, "actions", WORKFLOW_EXTENSIONS, max_file_size, pack.notes)
         return pack
     finally:
         os.close(root_fd)

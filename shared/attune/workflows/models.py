@@ -36,9 +36,8 @@ class WorkflowDefinition(SQLModel, table=True):
     warnings: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     source_file: str = Field(max_length=1024)
     content_hash: str = Field(max_length=64)
-    # Fingerprint of what validation depended on besides the file (the known
-    # action and workflow refs): an unchanged file under an unchanged context
-    # is not parsed again.
-    context_hash: str = Field(default="", max_length=64)
+    # Action/workflow refs the tasks call: an unchanged file whose calls all
+    # still resolve is not parsed again.
+    deps: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(TZDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(TZDateTime, nullable=False))

@@ -134,9 +134,7 @@ def decode(data: bytes) -> tuple[str | None, Diagnostic | None]:
         text = text[1:]
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
-        return None, error(
-            "encoding", "File contains NUL bytes: it looks binary, not YAML", line=line, column=1
-        )
+        return None, error("encoding", "File contains NUL bytes: it looks binary, not YAML", line=line, column=1)
     return text, None
 
 
@@ -178,9 +176,7 @@ def parse_yaml(text: str, locator: Locator) -> tuple[Any, list[Diagnostic]]:
     except (RecursionError, MemoryError, ValueError, TypeError) as exc:
         return None, [error("yaml-syntax", f"Invalid YAML: {exc}", line=1, column=1)]
     if isinstance(data, list) and "---" in text and _multi_document(text):
-        return None, [
-            error("yaml-syntax", "File holds several YAML documents; a workflow is one", line=1, column=1)
-        ]
+        return None, [error("yaml-syntax", "File holds several YAML documents; a workflow is one", line=1, column=1)]
     # Keys that are not strings and numbers JSON cannot hold are reported by
     # the validator, on its single walk over the values it keeps.
     return data, []

@@ -10,15 +10,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Collection
+from functools import lru_cache
 from typing import Any
 
 from attune.workflows.diagnostics import Diagnostic, Path, error, render_path, warning
 from attune.workflows.expressions import expression_error, has_template, template_error
 from attune.workflows.schemas import schema_errors
 
-RESERVED_TASK_NAMES = frozenset(
-    {"parameters", "vars", "task", "system", "kv", "pack", "item", "batch", "index"}
-)
+RESERVED_TASK_NAMES = frozenset({"parameters", "vars", "task", "system", "kv", "pack", "item", "batch", "index"})
 TASK_TYPES = ("action", "parallel", "workflow")
 BACKOFFS = ("constant", "linear", "exponential")
 CANCELLATION_POLICIES = ("allow_finish", "cancel_running")
@@ -99,11 +98,51 @@ def _empty(v: Any) -> bool:
     return v is None or (isinstance(v, (str, list, dict)) and len(v) == 0)
 
 
+def _clean(v: Any, depth: int) -> bool:
+    """True when ``check_values`` would find nothing to report (fast, no paths)."""
+    t = type(v)
+    if t is str:
+        return not (("{{" in v or "{%" in v) and template_error(v))
+    if t is int or t is bool or v is None:
+        return True
+    if t is float:
+        return math.isfinite(v)
+    if depth >= MAX_DEPTH:
+        return False
+    if t is dict:
+        for k, x in v.items():  # noqa: SIM110 - a loop is faster than all() on this hot path
+            if type(k) is not str or not _clean(x, depth + 1):
+                return False
+        return True
+    if t is list:
+        for x in v:  # noqa: SIM110 - a loop is faster than all() on this hot path
+            if not _clean(x, depth + 1):
+                return False
+        return True
+    return False
+
+
 def _strip_braces(expr: str) -> str:
     s = expr.strip()
     if s.startswith("{{") and s.endswith("}}") and s.count("{{") == 1:
         return s[2:-2].strip()
     return s
+
+
+_MISSING = object()
+_RARE_TASK_FIELDS = frozenset({"when", "with_items", "batch_size", "concurrency", "timeout", "join", "retry"})
+_BOUNDED_INTS = (("batch_size", 1, 1000), ("concurrency", 1, 100))
+_NOT_NEXT_TRANSITIONS = frozenset({*LEGACY_TRANSITIONS, "decision"})
+
+
+@lru_cache(maxsize=65536)
+def _task_name_ok(name: str) -> bool:
+    return TASK_NAME.match(name) is not None
+
+
+@lru_cache(maxsize=65536)
+def _var_name_ok(name: str) -> bool:
+    return VAR_NAME.match(name) is not None
 
 
 class _Walker:
@@ -115,6 +154,9 @@ class _Walker:
         self.known_actions = known_actions
         self.known_workflows = known_workflows
         self.diags: list[Diagnostic] = []
+        # what the tasks call ("a:<action ref>", "w:<workflow ref>"): an unchanged
+        # file stays valid while all of it still resolves
+        self.deps: set[str] = set()
 
     # -- reporting ---------------------------------------------------------
     def err(self, code: str, message: str, path: Path, *, key: bool = False) -> None:
@@ -132,6 +174,8 @@ class _Walker:
         """Walks free-form data that is kept (input, vars, schemas, published values):
         every string holding {{ }} or {% %} must parse, keys must be strings, numbers
         finite, nesting bounded, so that what is stored is plain JSON."""
+        if _clean(value, 0):
+            return  # the common case, without building paths
         stack = [(value, path)]
         base = len(path)
         while stack:
@@ -219,9 +263,7 @@ class _Walker:
         if not _empty(version):
             if type(version) is not str:
                 hint = f' (quote it: version: "{version}")' if _is_number(version) else ""
-                self.err(
-                    "type", f"Field 'version' must be a string, got {_kind(version)}{hint}", ("version",)
-                )
+                self.err("type", f"Field 'version' must be a string, got {_kind(version)}{hint}", ("version",))
             elif len(version) > VERSION_MAX:
                 self.err("range", f"Field 'version' must be at most {VERSION_MAX} characters", ("version",))
         out["version"] = version if type(version) is str else None
@@ -271,9 +313,7 @@ class _Walker:
             else:
                 for k, v in omap.items():
                     if type(k) is not str:
-                        self.err(
-                            "type", f"Key {k!r} in output_map must be a string (quote it)", ("output_map",)
-                        )
+                        self.err("type", f"Key {k!r} in output_map must be a string (quote it)", ("output_map",))
                     elif type(v) is not str:
                         self.wrong_type(("output_map", k), "a string", v)
                     elif has_template(v):
@@ -294,8 +334,7 @@ class _Walker:
         if policy not in CANCELLATION_POLICIES:
             self.err(
                 "range",
-                f"Field 'cancellation_policy' must be one of {', '.join(CANCELLATION_POLICIES)}, "
-                f"got '{policy}'",
+                f"Field 'cancellation_policy' must be one of {', '.join(CANCELLATION_POLICIES)}, got '{policy}'",
                 ("cancellation_policy",),
             )
         out["cancellation_policy"] = policy if policy in CANCELLATION_POLICIES else "allow_finish"
@@ -311,8 +350,7 @@ class _Walker:
                     if name in names:
                         self.err(
                             "duplicate-task",
-                            f"Duplicate task name '{name}' "
-                            f"(first defined at {render_path((*path, names[name]))})",
+                            f"Duplicate task name '{name}' (first defined at {render_path((*path, names[name]))})",
                             (*path, i, "name"),
                         )
                     else:
@@ -337,19 +375,17 @@ class _Walker:
                 f"Task name '{name}' is reserved (reserved: {', '.join(sorted(RESERVED_TASK_NAMES))})",
                 (*path, "name"),
             )
-        elif not TASK_NAME.match(name):
+        elif not _task_name_ok(name):
             self.err(
                 "invalid-name",
-                f"Task name '{name}' must start with a letter or '_' and hold only "
-                "letters, digits, '_' and '-'",
+                f"Task name '{name}' must start with a letter or '_' and hold only letters, digits, '_' and '-'",
                 (*path, "name"),
             )
 
-        for key in task:
-            if key not in TASK_FIELDS:
-                self.warn(
-                    "unknown-field", f"Unknown field '{key}' in {label} (ignored)", (*path, key), key=True
-                )
+        if not TASK_FIELDS.issuperset(task):
+            for key in task:
+                if key not in TASK_FIELDS:
+                    self.warn("unknown-field", f"Unknown field '{key}' in {label} (ignored)", (*path, key), key=True)
 
         out: dict[str, Any] = {"name": name if type(name) is str else None}
         ttype = task.get("type", "action")
@@ -379,19 +415,12 @@ class _Walker:
                     (*path, "action"),
                 )
             elif ttype == "action" and action not in self.known_actions:
-                self.err(
-                    "undefined-action", f"{label} references undefined action '{action}'", (*path, "action")
-                )
-            elif (
-                ttype == "workflow"
-                and action not in self.known_workflows
-                and action not in self.known_actions
-            ):
-                self.err(
-                    "undefined-action", f"{label} references undefined workflow '{action}'", (*path, "action")
-                )
+                self.err("undefined-action", f"{label} references undefined action '{action}'", (*path, "action"))
+            elif ttype == "workflow" and action not in self.known_workflows and action not in self.known_actions:
+                self.err("undefined-action", f"{label} references undefined workflow '{action}'", (*path, "action"))
             if type(action) is str:
                 out["action"] = action
+                self.deps.add(("w:" if ttype == "workflow" else "a:") + action)
         elif action is not None:
             self.warn(
                 "unknown-field",
@@ -408,13 +437,14 @@ class _Walker:
                 self.check_values(inp, (*path, "input"))
         out["input"] = inp if type(inp) is dict else {}
 
+        rare = _RARE_TASK_FIELDS.intersection(task)  # most tasks have none of these
         for field in ("when", "with_items"):
-            if field in task:
+            if field in rare:
                 self.check_expression(task[field], (*path, field))
                 out[field] = task[field]
 
-        for field, lo, hi in (("batch_size", 1, 1000), ("concurrency", 1, 100)):
-            if field in task:
+        for field, lo, hi in _BOUNDED_INTS:
+            if field in rare:
                 v = task[field]
                 if not _is_int(v):
                     self.wrong_type((*path, field), "an integer", v)
@@ -427,7 +457,7 @@ class _Walker:
                 else:
                     out[field] = v
 
-        if "timeout" in task:
+        if "timeout" in rare:
             v = task["timeout"]
             if not _is_number(v):
                 self.wrong_type((*path, "timeout"), "a number of seconds", v)
@@ -436,18 +466,16 @@ class _Walker:
             else:
                 out["timeout"] = v
 
-        if "join" in task:
+        if "join" in rare:
             v = task["join"]
             if not _is_int(v):
                 self.wrong_type((*path, "join"), "a positive integer", v)
             elif v <= 0:
-                self.err(
-                    "range", f"{label}: field 'join' must be a positive integer, got {v}", (*path, "join")
-                )
+                self.err("range", f"{label}: field 'join' must be a positive integer, got {v}", (*path, "join"))
             else:
                 out["join"] = v
 
-        if "retry" in task:
+        if "retry" in rare:
             out["retry"] = self.retry(task["retry"], (*path, "retry"), label)
 
         sub = task.get("tasks")
@@ -492,9 +520,7 @@ class _Walker:
         elif not _is_int(count):
             self.wrong_type((*path, "count"), "an integer", count)
         elif not 1 <= count <= 100:
-            self.err(
-                "range", f"{label}: retry count must be between 1 and 100, got {count}", (*path, "count")
-            )
+            self.err("range", f"{label}: retry count must be between 1 and 100, got {count}", (*path, "count"))
         else:
             out["count"] = count
         delay = retry.get("delay", 0)
@@ -548,8 +574,10 @@ class _Walker:
     def transitions(
         self, task: dict[str, Any], path: Path, label: str, siblings: dict[str, int]
     ) -> list[dict[str, Any]]:
-        legacy = [k for k in LEGACY_TRANSITIONS if k in task]
         has_next = "next" in task
+        if has_next and _NOT_NEXT_TRANSITIONS.isdisjoint(task):
+            return self.next_list(task["next"], (*path, "next"), label, siblings)
+        legacy = [k for k in LEGACY_TRANSITIONS if k in task]
         for k in legacy:
             note = " and ignored because 'next' is present" if has_next else ": use 'next'"
             self.warn("legacy-transition", f"{label}: field '{k}' is deprecated{note}", (*path, k), key=True)
@@ -570,9 +598,7 @@ class _Walker:
             target = self.target(task[k], (*path, k), label, siblings)
             if target is not None:
                 cond = LEGACY_TRANSITIONS[k]
-                out.append(
-                    {"when": cond, "publish": [], "do": [target]} if cond else {"publish": [], "do": [target]}
-                )
+                out.append({"when": cond, "publish": [], "do": [target]} if cond else {"publish": [], "do": [target]})
         if "decision" in task:
             out.extend(self.decision(task["decision"], (*path, "decision"), label, siblings))
         return out
@@ -585,33 +611,43 @@ class _Walker:
             return []
         out = []
         for i, tr in enumerate(nxt):
-            p = (*path, i)
             if type(tr) is not dict:
-                self.wrong_type(p, "a transition mapping", tr)
+                self.wrong_type((*path, i), "a transition mapping", tr)
                 continue
-            for key in tr:
-                if key not in TRANSITION_FIELDS:
-                    self.warn(
-                        "unknown-field",
-                        f"Unknown field '{key}' in {label}'s transition (ignored)",
-                        (*p, key),
-                        key=True,
-                    )
+            if not TRANSITION_FIELDS.issuperset(tr):
+                for key in tr:
+                    if key not in TRANSITION_FIELDS:
+                        self.warn(
+                            "unknown-field",
+                            f"Unknown field '{key}' in {label}'s transition (ignored)",
+                            (*path, i, key),
+                            key=True,
+                        )
             item: dict[str, Any] = {}
-            if "when" in tr:
-                self.check_expression(tr["when"], (*p, "when"))
-                item["when"] = tr["when"]
-            item["publish"] = self.publish(tr.get("publish"), (*p, "publish"))
+            when = tr.get("when", _MISSING)
+            if when is not _MISSING:
+                if type(when) is not str or not when.strip() or expression_error(when):
+                    self.check_expression(when, (*path, i, "when"))
+                item["when"] = when
+            pub = tr.get("publish")
+            item["publish"] = [] if pub is None else self.publish(pub, (*path, i, "publish"))
             do = tr.get("do")
             if type(do) is str:
                 do = [do]  # a single task name
             if do is None:
                 item["do"] = []
             elif type(do) is not list:
-                self.wrong_type((*p, "do"), "a list of task names", do)
+                self.wrong_type((*path, i, "do"), "a list of task names", do)
                 item["do"] = []
             else:
-                item["do"] = [t for j, t in enumerate(do) if self.target(t, (*p, "do", j), label, siblings)]
+                for t in do:
+                    if type(t) is not str or t not in siblings:  # report, with paths
+                        item["do"] = [
+                            t for j, t in enumerate(do) if self.target(t, (*path, i, "do", j), label, siblings)
+                        ]
+                        break
+                else:
+                    item["do"] = list(do)
             out.append(item)
         return out
 
@@ -625,9 +661,14 @@ class _Walker:
             return []
         out: list[str | dict[str, Any]] = []
         for i, item in enumerate(pub):
+            if type(item) is dict and len(item) == 1:
+                ((k, v),) = item.items()
+                if type(k) is str and _var_name_ok(k) and _clean(v, 0):
+                    out.append(item)  # the common case
+                    continue
             p = (*path, i)
             if type(item) is str:
-                if not VAR_NAME.match(item):  # a name published from the result
+                if not _var_name_ok(item):  # a name published from the result
                     self.err(
                         "invalid-name",
                         f"Published name '{item}' may only hold letters, digits, '_' and '-'",
@@ -636,7 +677,7 @@ class _Walker:
                 out.append(item)
             elif type(item) is dict and len(item) == 1:
                 ((k, v),) = item.items()
-                if type(k) is not str or not VAR_NAME.match(k):
+                if type(k) is not str or not _var_name_ok(k):
                     self.err(
                         "invalid-name",
                         f"Published name '{k}' may only hold letters, digits, '_' and '-'",
@@ -675,15 +716,11 @@ class _Walker:
                 if defaults == 2:
                     self.err("decision-defaults", f"{label}: decision has more than one default branch", p)
                 target_value = br.get("next", br["default"])
-                target = self.target(
-                    target_value, (*p, "next" if "next" in br else "default"), label, siblings
-                )
+                target = self.target(target_value, (*p, "next" if "next" in br else "default"), label, siblings)
                 if target and defaults == 1:
                     default = target
             elif "when" not in br:
-                self.err(
-                    "decision-branch", f"{label}: decision branch {i} has neither 'when' nor 'default'", p
-                )
+                self.err("decision-branch", f"{label}: decision branch {i} has neither 'when' nor 'default'", p)
             else:
                 self.check_expression(br["when"], (*p, "when"))
                 if "next" not in br:
@@ -705,18 +742,16 @@ class _Walker:
     def reachability(self, tasks: list[dict[str, Any]], path: Path, names: dict[str, int]) -> None:
         if not names:
             return
-        preds: dict[str, set[str]] = {n: set() for n in names}
-        edges: dict[str, set[str]] = {n: set() for n in names}
+        edges: dict[str, list[str]] = {}
+        targeted: set[str] = set()
         for t in tasks:
             src = t.get("name")
-            if src not in names:
+            if src not in names or src in edges:
                 continue
-            for tr in t.get("next", ()):
-                for dst in tr["do"]:
-                    if dst in names and dst != src:
-                        preds[dst].add(src)
-                        edges[src].add(dst)
-        entries = [n for n in names if not preds[n]]
+            dsts = [dst for tr in t.get("next", ()) for dst in tr["do"] if dst != src]
+            edges[src] = dsts
+            targeted.update(dsts)
+        entries = [n for n in names if n not in targeted]
         if not entries:
             self.warn(
                 "no-entry-task",
@@ -727,15 +762,13 @@ class _Walker:
         seen = set(entries)
         stack = list(entries)
         while stack:
-            for dst in edges[stack.pop()]:
-                if dst not in seen:
+            for dst in edges.get(stack.pop(), ()):
+                if dst not in seen and dst in names:
                     seen.add(dst)
                     stack.append(dst)
         for n, i in names.items():
             if n not in seen:
-                self.warn(
-                    "unreachable-task", f"Task '{n}' is unreachable from any entry task", (*path, i, "name")
-                )
+                self.warn("unreachable-task", f"Task '{n}' is unreachable from any entry task", (*path, i, "name"))
 
 
 def validate_document(
@@ -745,8 +778,9 @@ def validate_document(
     name: str,
     known_actions: Collection[str],
     known_workflows: Collection[str] = (),
-) -> tuple[dict[str, Any] | None, list[Diagnostic]]:
-    """Returns (normalised definition, diagnostics). The definition is None when ``doc`` is not a mapping."""
+) -> tuple[dict[str, Any] | None, list[Diagnostic], list[str]]:
+    """Returns (normalised definition, diagnostics, refs the tasks call).
+    The definition is None when ``doc`` is not a mapping."""
     w = _Walker(pack_ref, name, known_actions, known_workflows)
     definition = w.workflow(doc)
-    return definition, w.diags
+    return definition, w.diags, sorted(w.deps)

@@ -13,9 +13,7 @@ from attune_api.schemas import Envelope, Page, Pagination, error_responses
 
 
 class PackSaved(Envelope[PackPublic]):
-    job_id: uuid.UUID = Field(
-        description="The auto-sync job started for this pack: GET /api/v1/jobs/{job_id}"
-    )
+    job_id: uuid.UUID = Field(description="The auto-sync job started for this pack: GET /api/v1/jobs/{job_id}")
 
 
 router = APIRouter(prefix="/api/v1/packs", tags=["packs"], responses=error_responses(401, 503))

@@ -28,9 +28,7 @@ SYNC_EXAMPLE: dict[str, Any] = {
         "pack_ref": "my_pack",
         "loaded_count": 5,
         "registered_count": 5,
-        "workflows": [
-            {"ref_name": "my_pack.deploy_app", "created": True, "workflow_def_id": 123, "warnings": []}
-        ],
+        "workflows": [{"ref_name": "my_pack.deploy_app", "created": True, "workflow_def_id": 123, "warnings": []}],
         "errors": [],
     },
     "message": "Pack workflows synced successfully",
@@ -96,9 +94,7 @@ def _read_job(job_id: uuid.UUID):  # type: ignore[no-untyped-def]
 async def _run(
     request: Request, ref: str, kind: JobKind, session: Session, user_id: int | None, wait_s: float
 ) -> JSONResponse:
-    job = await run_in_threadpool(
-        dispatch.start_pack_job, session, ref, kind, JobTrigger.MANUAL, user_id=user_id
-    )
+    job = await run_in_threadpool(dispatch.start_pack_job, session, ref, kind, JobTrigger.MANUAL, user_id=user_id)
     job_id = job.id
 
     async def is_done() -> bool:
@@ -180,9 +176,7 @@ class BulkSyncAccepted(BaseModel):
     response_model=Envelope[BulkSyncAccepted],
     responses=error_responses(404, 422),
 )
-def sync_all(
-    session: SessionDep, user: CurrentUser, body: BulkSyncRequest | None = None
-) -> Envelope[BulkSyncAccepted]:
+def sync_all(session: SessionDep, user: CurrentUser, body: BulkSyncRequest | None = None) -> Envelope[BulkSyncAccepted]:
     """Start one sync job per pack (every pack, or the listed ones) and return at once."""
     from attune.packs import service as packs
 

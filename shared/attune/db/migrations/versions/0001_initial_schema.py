@@ -148,9 +148,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["pack_id"], ["packs.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(
-        op.f("ix_workflow_definitions_pack_id"), "workflow_definitions", ["pack_id"], unique=False
-    )
+    op.create_index(op.f("ix_workflow_definitions_pack_id"), "workflow_definitions", ["pack_id"], unique=False)
     op.create_index(op.f("ix_workflow_definitions_ref"), "workflow_definitions", ["ref"], unique=True)
     # ### end Alembic commands ###
 

@@ -1,0 +1,24 @@
+"""Bulk loading with COPY on Postgres (a multi-row INSERT elsewhere)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Table, insert
+from sqlmodel import Session
+
+
+def copy_rows(session: Session, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Loads ``rows`` (tuples in ``columns`` order; JSON columns as JSON text) in the session's transaction."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        cols = ", ".join(f'"{c}"' for c in columns)
+        with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as cp:  # type: ignore[union-attr]
+            for row in rows:
+                cp.write_row(row)
+        return
+    batch = [dict(zip(columns, row, strict=True)) for row in rows]
+    if batch:
+        conn.execute(insert(table), batch)
