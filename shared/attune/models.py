@@ -5,10 +5,10 @@ from sqlmodel import SQLModel
 from attune.actions.models import Action
 from attune.jobs.models import Job
 from attune.packs.models import Pack
-from attune.sync.models import SyncChunk, SyncStaging
+from attune.sync.models import PackFile, SyncChunk, SyncStaging
 from attune.users.models import User
 from attune.workflows.models import WorkflowDefinition
 
 metadata = SQLModel.metadata
 
-__all__ = ["Action", "Job", "Pack", "SyncChunk", "SyncStaging", "User", "WorkflowDefinition", "metadata"]
+__all__ = ["Action", "Job", "Pack", "PackFile", "SyncChunk", "SyncStaging", "User", "WorkflowDefinition", "metadata"]

@@ -92,7 +92,10 @@ def test_resync_updates_in_place(api, packs):
     assert second["registered_count"] == 2
     assert all(w["created"] is False for w in second["workflows"])
     assert {w["ref_name"]: w["workflow_def_id"] for w in second["workflows"]} == ids
-    assert second["unchanged_count"] == 2  # not parsed again
+    assert second["unchanged_count"] == 2  # not read again
+    full = client.post("/api/v1/packs/resync/workflows/sync?full=true", headers=auth).json()["data"]
+    assert full["unchanged_count"] == 0
+    assert {w["ref_name"]: w["workflow_def_id"] for w in full["workflows"]} == ids
 
     (root / "workflows" / "a.yaml").write_text(workflow_yaml("resync.echo", desc="changed"))
     third = sync(client, auth, "resync").json()["data"]
@@ -315,3 +318,23 @@ def test_bulk_sync(api, packs):
     everyone = client.post("/api/v1/packs/sync", headers=auth)
     assert len(everyone.json()["data"]["jobs"]) == 3
     assert client.post("/api/v1/packs/sync", json={"packs": ["nope"]}, headers=auth).status_code == 404
+
+
+def test_unchanged_invalid_files_are_not_read_again(api, packs):
+    client, auth = api
+    root = packs.make("cache_pack", {"good.yaml": workflow_yaml("cache_pack.echo"), "bad.yaml": BROKEN})
+    create_pack(client, auth, "cache_pack")
+    first = sync(client, auth, "cache_pack").json()["data"]
+    assert first["unchanged_count"] == 2  # the auto-sync read both
+    assert first["errors"] == ["Validation failed for cache_pack.bad: Missing required field: tasks"]
+    assert first["error_diagnostics"]["cache_pack.bad"][0]["line"] == 1
+    # the cached outcome is served while the file is the same...
+    (root / "workflows" / "bad.yaml").write_text(BROKEN.replace("no tasks", "still no tasks"))
+    second = sync(client, auth, "cache_pack").json()["data"]
+    assert second["unchanged_count"] == 1
+    assert second["errors"] == first["errors"]
+    # ...and a fixed file registers
+    (root / "workflows" / "bad.yaml").write_text(workflow_yaml("cache_pack.echo"))
+    third = sync(client, auth, "cache_pack").json()["data"]
+    assert third["errors"] == []
+    assert third["registered_count"] == 2

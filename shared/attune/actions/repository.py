@@ -17,8 +17,12 @@ def all_refs(session: Session) -> set[str]:
     return set(session.exec(select(Action.ref)).all())
 
 
-def refs_outside_pack(session: Session, pack_id: int) -> set[str]:
-    return set(session.exec(select(Action.ref).where(Action.pack_id != pack_id)).all())
+def refs_taken(session: Session, pack_id: int, refs: Sequence[str]) -> set[str]:
+    """Those of ``refs`` that another pack registered."""
+    if not refs:
+        return set()
+    stmt = select(Action.ref).where(col(Action.ref).in_(list(refs)), Action.pack_id != pack_id)
+    return set(session.exec(stmt).all())
 
 
 def upsert_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -30,3 +34,7 @@ def delete_missing(session: Session, pack_id: int, keep: set[str]) -> None:
     if keep:
         stmt = stmt.where(col(Action.ref).not_in(keep))
     session.execute(stmt)
+
+
+def exists_outside(session: Session, pack_id: int, ref: str) -> bool:
+    return session.exec(select(Action.id).where(Action.ref == ref, Action.pack_id != pack_id)).first() is not None

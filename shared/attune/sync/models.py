@@ -5,12 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Integer, SmallInteger, String, Uuid
+from sqlalchemy import Column, ForeignKey, Index, Integer, SmallInteger, String, Uuid
 from sqlmodel import Field, SQLModel
 
 from attune.db.types import JSONType
 
-STATUS_UNCHANGED, STATUS_OK, STATUS_ERROR = 0, 1, 2
+# A staged file is one of: unchanged and valid (not read), checked valid, checked
+# invalid, unchanged and invalid (not read), or refused by the loader (bad name,
+# duplicate ref, too large, unreadable: decided from the listing, never cached).
+STATUS_UNCHANGED, STATUS_OK, STATUS_ERROR, STATUS_UNCHANGED_ERROR, STATUS_FILE_ERROR = 0, 1, 2, 3, 4
+ERROR_STATUSES = (STATUS_ERROR, STATUS_UNCHANGED_ERROR, STATUS_FILE_ERROR)
 
 
 class SyncStaging(SQLModel, table=True):
@@ -18,6 +22,7 @@ class SyncStaging(SQLModel, table=True):
     loses only work that the redelivered job does again)."""
 
     __tablename__ = "sync_staging"
+    __table_args__ = (Index("ix_sync_staging_job_ref", "job_id", "ref"),)
 
     job_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True))
     # a file's place in the sorted listing (two files may claim one ref: a.yaml, a.yml)
@@ -28,7 +33,9 @@ class SyncStaging(SQLModel, table=True):
     name: str = Field(max_length=255)
     source_file: str = Field(max_length=1024)
     content_hash: str = Field(max_length=64)
+    stat: str = Field(default="", sa_column=Column(String(100), nullable=False, server_default=""))
     deps: list[str] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
+    unresolved: list[str] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
     label: str | None = Field(default=None, max_length=255)
     description: str | None = None
     version: str | None = Field(default=None, max_length=50)
@@ -48,3 +55,20 @@ class SyncChunk(SQLModel, table=True):
     job_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True))
     chunk: int = Field(sa_column=Column(Integer, primary_key=True))
     files: int = 0
+
+
+class PackFile(SQLModel, table=True):
+    """The last check of each workflow file of a pack, valid or not: a file whose
+    stat key is the same, and whose calls resolve as they did, is not read again."""
+
+    __tablename__ = "pack_files"
+
+    pack_id: int = Field(sa_column=Column(Integer, ForeignKey("packs.id", ondelete="CASCADE"), primary_key=True))
+    source_file: str = Field(sa_column=Column(String(1024), primary_key=True))
+    ref: str = Field(max_length=255)
+    stat: str = Field(max_length=100)
+    content_hash: str = Field(max_length=64)
+    status: int = Field(sa_column=Column(SmallInteger, nullable=False))
+    deps: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    unresolved: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    diagnostics: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))

@@ -88,7 +88,8 @@ def run_job(job_id: uuid.UUID) -> dict[str, Any]:
                 names = service.list_files(settings, pack.ref)
                 if names is not None and len(names) > settings.sync.chunk_size:
                     return _fan_out(s, job, names, settings.sync.chunk_size)
-                result = service.sync_pack(s, settings, job_id, pack, progress)
+                force = bool(job.options.get("full"))
+                result = service.sync_pack(s, settings, job_id, pack, progress, force)
             job.progress_done = job.progress_total = result.get("loaded_count", result.get("validated_count", 0))
             jobs.mark_succeeded(s, job, result)
             status = "succeeded"
@@ -120,9 +121,9 @@ def run_chunk(job_id: uuid.UUID, index: int, first_position: int, names: list[st
             if jobs.is_finished(job):
                 return {"job_id": str(job_id), "chunk": index, "status": job.status}
             pack = _pack_of(s, job)
-            all_names = service.list_files(settings, pack.ref) or names
-            ctx = service.build_context(s, settings, pack, all_names)
-            service.stage_chunk(s, settings, job_id, pack, ctx, index, names, first_position)
+            ctx = service.build_context(s, settings, pack)
+            force = bool(job.options.get("full"))
+            service.stage_chunk(s, settings, job_id, pack, ctx, index, names, first_position, force=force)
         with session_scope() as s:
             done = staging.chunks_done(s, job_id)
             s.execute(
@@ -152,9 +153,8 @@ def run_finish(job_id: uuid.UUID) -> dict[str, Any]:
             if job.chunks_total is None or staging.chunks_done(s, job_id) < job.chunks_total:
                 return {"job_id": str(job_id), "status": "waiting"}
             pack = _pack_of(s, job)
-            names = service.list_files(settings, pack.ref) or []
-            ctx = service.build_context(s, settings, pack, names)
-            result = service.finish_sync(s, settings, job_id, pack, ctx)
+            ctx = service.build_context(s, settings, pack)
+            result = service.finish_sync(s, job_id, pack, ctx)
             job.progress_done = job.progress_total or result["loaded_count"]
             jobs.mark_succeeded(s, job, result)
             status = "succeeded"

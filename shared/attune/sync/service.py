@@ -1,14 +1,16 @@
 """Sync and validate a pack: load files, check them, register (SPEC sections 2 and 5).
 
 Services flush, never commit: the caller's unit of work (sync/runner.py)
-commits once, so a pack's sync is one transaction.
+commits, so the registration of a pack is one transaction.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -19,15 +21,14 @@ from attune.config import Settings
 from attune.db.types import utcnow
 from attune.packs.models import Pack
 from attune.sync import staging
-from attune.sync.models import STATUS_ERROR, STATUS_UNCHANGED
+from attune.sync.models import ERROR_STATUSES, STATUS_UNCHANGED, STATUS_UNCHANGED_ERROR
 from attune.workflows import repository as workflows_repo
 from attune.workflows.checker import ActionResult, WorkflowResult, check_action, check_workflow
 from attune.workflows.loader import (
-    PackDirectoryNotFound,
+    WORKFLOW_EXTENSIONS,
     PackFiles,
     SourceFile,
     list_workflow_files,
-    load_pack,
     load_pack_dir,
     resolve_pack_dir,
 )
@@ -44,85 +45,95 @@ def lock_pack(session: Session, pack_id: int) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:ns, :id)"), {"ns": _LOCK_NAMESPACE, "id": pack_id})
 
 
-def failure_message(r: WorkflowResult) -> str:
-    return f"Validation failed for {r.ref}: " + "; ".join(d.message for d in r.errors)
+class KnownRefs(Collection[str]):
+    """Refs a task may call: the pack's own, else looked up once each in the database.
+
+    Loading every ref of every other pack for each sync would cost more than the
+    sync of a small pack; a pack calls few refs outside itself."""
+
+    def __init__(self, local: Callable[[str], bool], remote: Callable[[str], bool]) -> None:
+        self._local = local
+        self._remote = remote
+        self._cache: dict[str, bool] = {}
+
+    def __contains__(self, ref: object) -> bool:
+        if not isinstance(ref, str):
+            return False
+        hit = self._cache.get(ref)
+        if hit is None:
+            hit = self._cache[ref] = self._local(ref) or self._remote(ref)
+        return hit
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(k for k, v in self._cache.items() if v)
+
+    def __len__(self) -> int:
+        return sum(self._cache.values())
 
 
-def _load(settings: Settings, pack_ref: str) -> PackFiles | None:
-    try:
-        return load_pack(settings.packs_base_dir, pack_ref, max_file_size=settings.max_file_size)
-    except PackDirectoryNotFound:
-        return None
+@dataclass(slots=True)
+class SyncContext:
+    """What validation depends on besides a file's own text."""
+
+    actions: list[ActionResult]
+    known_actions: KnownRefs
+    known_workflows: KnownRefs
+    notes: list[Any] = field(default_factory=list)
+
+    def unresolved(self, deps: list[str]) -> list[str]:
+        """The calls (see the validator's deps) that do not resolve now."""
+        out = []
+        for dep in deps:
+            kind, ref = dep[:2], dep[2:]
+            if ref not in self.known_actions and (kind != "w:" or ref not in self.known_workflows):
+                out.append(dep)
+        return out
+
+
+def pack_dir(settings: Settings, pack_ref: str) -> Path:
+    return resolve_pack_dir(settings.packs_base_dir, pack_ref)
+
+
+def list_files(settings: Settings, pack_ref: str) -> list[str] | None:
+    """The pack's workflow file names, sorted; None when its directory is missing."""
+    return list_workflow_files(pack_dir(settings, pack_ref))
+
+
+def build_context(session: Session, settings: Settings, pack: Pack) -> SyncContext:
+    assert pack.id is not None
+    root = pack_dir(settings, pack.ref)
+    files = load_pack_dir(root, pack.ref, max_file_size=settings.max_file_size, only=())
+    actions = [check_action(f, pack.ref) for f in files.actions]
+    own_actions = {a.ref for a in actions if a.meta is not None}
+    prefix = pack.ref + "."
+    workflows_dir = root / "workflows"
+
+    def own_workflow(ref: str) -> bool:
+        if not ref.startswith(prefix):
+            return False
+        stem = ref[len(prefix) :]
+        return any(os.path.isfile(workflows_dir / (stem + ext)) for ext in WORKFLOW_EXTENSIONS)
+
+    pack_id = pack.id
+    return SyncContext(
+        actions=actions,
+        known_actions=KnownRefs(own_actions.__contains__, lambda r: actions_repo.exists_outside(session, pack_id, r)),
+        known_workflows=KnownRefs(own_workflow, lambda r: workflows_repo.exists_outside(session, pack_id, r)),
+        notes=files.notes,
+    )
 
 
 def _unreadable(f: SourceFile) -> WorkflowResult:
     return WorkflowResult(f.ref, f.name, f.path, f.content_hash, None, [f.problem] if f.problem else [])
 
 
-def _check_files(
-    files: PackFiles,
-    todo: list[SourceFile],
-    known_actions: set[str],
-    known_workflows: set[str],
-    progress: ProgressFn | None,
-    done_before: int,
-) -> list[WorkflowResult]:
-    results = []
-    total = len(files.workflows)
-    for i, f in enumerate(todo, 1):
-        if f.data is None:
-            results.append(_unreadable(f))
-        else:
-            results.append(
-                check_workflow(
-                    f.data,
-                    file=f.path,
-                    pack_ref=files.pack_ref,
-                    name=f.name,
-                    known_actions=known_actions,
-                    known_workflows=known_workflows,
-                    content_hash=f.content_hash,
-                )
-            )
-        if progress and i % 500 == 0:
-            progress(done_before + i, total)
-    return results
-
-
-@dataclass(slots=True)
-class SyncContext:
-    """What validation depends on besides the files themselves."""
-
-    actions: list[ActionResult]
-    known_actions: set[str]
-    known_workflows: set[str]
-
-    def resolves(self, deps: list[str]) -> bool:
-        """Whether every call a registered workflow makes still resolves (see validator deps)."""
-        for dep in deps:
-            kind, ref = dep[:2], dep[2:]
-            if ref not in self.known_actions and (kind != "w:" or ref not in self.known_workflows):
-                return False
-        return True
-
-
-def list_files(settings: Settings, pack_ref: str) -> list[str] | None:
-    """The pack's workflow file names, sorted; None when its directory is missing."""
-    return list_workflow_files(resolve_pack_dir(settings.packs_base_dir, pack_ref))
-
-
-def build_context(session: Session, settings: Settings, pack: Pack, names: list[str]) -> SyncContext:
-    assert pack.id is not None
-    files = load_pack_dir(
-        resolve_pack_dir(settings.packs_base_dir, pack.ref), pack.ref, max_file_size=settings.max_file_size,
-        only=(),
+def check_file(f: SourceFile, pack_ref: str, ctx: SyncContext) -> WorkflowResult:
+    if f.data is None:
+        return _unreadable(f)
+    return check_workflow(
+        f.data, file=f.path, pack_ref=pack_ref, name=f.name, known_actions=ctx.known_actions,
+        known_workflows=ctx.known_workflows, content_hash=f.content_hash,
     )  # fmt: skip
-    actions = [check_action(f, pack.ref) for f in files.actions]
-    known_actions = {a.ref for a in actions if a.meta is not None}
-    known_actions |= actions_repo.refs_outside_pack(session, pack.id)
-    known_workflows = {f"{pack.ref}.{n.rsplit('.', 1)[0]}" for n in names}
-    known_workflows |= workflows_repo.refs_outside_pack(session, pack.id)
-    return SyncContext(actions, known_actions, known_workflows)
 
 
 def stage_chunk(
@@ -132,41 +143,44 @@ def stage_chunk(
     pack: Pack,
     ctx: SyncContext,
     chunk: int,
-    names: list[str],
+    names: list[str] | None,
     first_position: int,
     progress: ProgressFn | None = None,
-    total: int | None = None,
+    force: bool = False,
 ) -> int:
-    """Checks one chunk of files (unchanged ones are not parsed) and stages the outcome."""
+    """Checks one chunk of files (all of them when ``names`` is None) and stages the outcome.
+    A file is not read when its stat key matches the cache and its calls resolve as
+    before (unless ``force``)."""
     assert pack.id is not None
+    rels = None if names is None else [f"workflows/{n}" for n in names]
+    cache = {} if force else staging.cached_files(session, pack.id, rels) if rels else None
+    if cache is None:  # the whole pack: one query for every cached file
+        cache = staging.cached_files_of_pack(session, pack.id)
+
+    def skip(rel: str, key: str) -> bool:
+        c = cache.get(rel)
+        return c is not None and c.stat == key and ctx.unresolved(c.deps) == c.unresolved
+
     files = load_pack_dir(
-        resolve_pack_dir(settings.packs_base_dir, pack.ref), pack.ref, max_file_size=settings.max_file_size,
-        actions=False, only=set(names),
+        pack_dir(settings, pack.ref), pack.ref, max_file_size=settings.max_file_size, actions=False,
+        only=None if names is None else set(names), skip=None if force else skip,
     )  # fmt: skip
-    existing = workflows_repo.hashes_for(session, pack.id, [f.ref for f in files.workflows])
     rows = []
+    total = len(files.workflows)
     for i, f in enumerate(files.workflows):
         position = first_position + i
-        ex = existing.get(f.ref)
-        if f.data is not None and ex is not None and ex[0] == f.content_hash and ctx.resolves(ex[1]):
-            rows.append(staging.unchanged_row(job_id, chunk, position, f))
-        elif f.data is None:
-            rows.append(staging.checked_row(job_id, chunk, position, _unreadable(f)))
-        else:
-            r = check_workflow(
-                f.data, file=f.path, pack_ref=pack.ref, name=f.name, known_actions=ctx.known_actions,
-                known_workflows=ctx.known_workflows, content_hash=f.content_hash,
-            )  # fmt: skip
-            rows.append(staging.checked_row(job_id, chunk, position, r))
+        if f.unchanged:
+            rows.append(staging.unchanged_row(job_id, chunk, position, f, cache[f.path]))
+            continue
+        r = check_file(f, pack.ref, ctx)
+        rows.append(staging.checked_row(job_id, chunk, position, f, r, ctx.unresolved(r.deps)))
         if progress and i % 250 == 249:
-            progress(first_position + i + 1, total or len(names))
+            progress(i + 1, total)
     staging.write_chunk(session, job_id, chunk, rows)
     return len(rows)
 
 
-def finish_sync(
-    session: Session, settings: Settings, job_id: uuid.UUID, pack: Pack, ctx: SyncContext
-) -> dict[str, Any]:
+def finish_sync(session: Session, job_id: uuid.UUID, pack: Pack, ctx: SyncContext) -> dict[str, Any]:
     """Registers what the chunks staged, in the caller's transaction, under the pack's lock."""
     assert pack.id is not None
     lock_pack(session, pack.id)
@@ -179,15 +193,14 @@ def finish_sync(
     failed: dict[str, list[dict[str, Any]]] = {}
     unchanged = 0
     for ref, status, diagnostics, wf_id, wf_warnings in staging.report_rows(session, job_id):
-        if status == STATUS_ERROR:
+        unchanged += status in (STATUS_UNCHANGED, STATUS_UNCHANGED_ERROR)
+        if status in ERROR_STATUSES:
             diags = diagnostics or []
-            errors.append(
-                f"Validation failed for {ref}: " + "; ".join(d["message"] for d in diags if d["severity"] == "error")
-            )
+            messages = "; ".join(d["message"] for d in diags if d["severity"] == "error")
+            errors.append(f"Validation failed for {ref}: {messages}")
             failed[ref] = diags
             continue
         warns = (wf_warnings if status == STATUS_UNCHANGED else diagnostics) or []
-        unchanged += status == STATUS_UNCHANGED
         entries.append(
             {
                 "ref_name": ref,
@@ -198,12 +211,10 @@ def finish_sync(
                 "changed": status != STATUS_UNCHANGED,
             }
         )
-    loaded = len(entries) + len(errors)
     staging.drop(session, job_id)
-    notes = load_pack_dir(resolve_pack_dir(settings.packs_base_dir, pack.ref), pack.ref, actions=False, only=()).notes
     return {
         "pack_ref": pack.ref,
-        "loaded_count": loaded,
+        "loaded_count": len(entries) + len(errors),
         "registered_count": len(entries),
         "workflows": entries,
         "errors": errors,
@@ -218,7 +229,7 @@ def finish_sync(
                 if a.meta is None
             ],
         },
-        "notes": [d.to_dict() for d in notes],
+        "notes": [d.to_dict() for d in ctx.notes],
     }
 
 
@@ -234,17 +245,30 @@ def missing_directory_result(pack_ref: str) -> dict[str, Any]:
 
 
 def sync_pack(
-    session: Session, settings: Settings, job_id: uuid.UUID, pack: Pack, progress: ProgressFn | None = None
+    session: Session,
+    settings: Settings,
+    job_id: uuid.UUID,
+    pack: Pack,
+    progress: ProgressFn | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """The whole sync of a pack in the caller's transaction (one chunk)."""
     assert pack.id is not None
     lock_pack(session, pack.id)
-    names = list_files(settings, pack.ref)
-    if names is None:
+    if not pack_dir(settings, pack.ref).is_dir() or pack_dir(settings, pack.ref).is_symlink():
         return missing_directory_result(pack.ref)
-    ctx = build_context(session, settings, pack, names)
-    stage_chunk(session, settings, job_id, pack, ctx, 0, names, 0, progress, len(names))
-    return finish_sync(session, settings, job_id, pack, ctx)
+    ctx = build_context(session, settings, pack)
+    stage_chunk(session, settings, job_id, pack, ctx, 0, None, 0, progress, force)
+    return finish_sync(session, job_id, pack, ctx)
+
+
+def _load(settings: Settings, pack_ref: str) -> PackFiles | None:
+    from attune.workflows.loader import PackDirectoryNotFound
+
+    try:
+        return load_pack_dir(pack_dir(settings, pack_ref), pack_ref, max_file_size=settings.max_file_size)
+    except PackDirectoryNotFound:
+        return None
 
 
 def validate_pack(
@@ -262,13 +286,12 @@ def validate_pack(
             "errors": {pack.ref: [DIRECTORY_NOT_FOUND]},
             "diagnostics": {},
         }
-    actions = [check_action(f, pack.ref) for f in files.actions]
-    known_actions = {a.ref for a in actions if a.meta is not None}
-    known_actions |= actions_repo.refs_outside_pack(session, pack.id)
-    known_workflows = {f.ref for f in files.workflows} | workflows_repo.refs_outside_pack(session, pack.id)
-    if progress:
-        progress(0, len(files.workflows))
-    results = _check_files(files, list(files.workflows), known_actions, known_workflows, progress, 0)
+    ctx = build_context(session, settings, pack)
+    results = []
+    for i, f in enumerate(files.workflows):
+        results.append(check_file(f, pack.ref, ctx))
+        if progress and i % 250 == 249:
+            progress(i + 1, len(files.workflows))
     errors = {r.ref: [d.message for d in r.errors] for r in results if not r.ok}
     diagnostics = {r.ref: [d.to_dict() for d in r.diagnostics] for r in results if r.diagnostics}
     return {
@@ -278,5 +301,5 @@ def validate_pack(
         "errors": errors,
         "diagnostics": diagnostics,
         "warning_count": sum(len(r.warnings) for r in results),
-        "notes": [d.to_dict() for d in files.notes] + [d.to_dict() for a in actions for d in a.diagnostics],
+        "notes": [d.to_dict() for d in files.notes] + [d.to_dict() for a in ctx.actions for d in a.diagnostics],
     }

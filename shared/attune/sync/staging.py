@@ -1,4 +1,8 @@
-"""Staging rows of a sync job: written per chunk, merged in one step, then dropped."""
+"""Staging rows of a sync job: written per chunk, merged in one step, then dropped.
+
+Also the pack's file cache (pack_files): the last check of every file, which
+lets an unchanged file be skipped without being read.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,24 @@ from sqlalchemy import bindparam, delete, func, insert, select, text
 from sqlmodel import Session
 
 from attune.db.copy import copy_rows
-from attune.sync.models import STATUS_ERROR, STATUS_OK, STATUS_UNCHANGED, SyncChunk, SyncStaging
+from attune.sync.models import (
+    STATUS_ERROR,
+    STATUS_FILE_ERROR,
+    STATUS_OK,
+    STATUS_UNCHANGED,
+    STATUS_UNCHANGED_ERROR,
+    SyncChunk,
+    SyncStaging,
+)
 from attune.workflows.checker import WorkflowResult
 from attune.workflows.loader import SourceFile
 
 S = SyncStaging.__table__  # type: ignore[attr-defined]
 C = SyncChunk.__table__  # type: ignore[attr-defined]
 COLUMNS = (
-    "job_id", "ref", "chunk", "position", "status", "name", "source_file", "content_hash", "deps",
+    "job_id", "position", "ref", "chunk", "status", "name", "source_file", "content_hash", "stat",
     "label", "description", "version", "param_schema", "out_schema", "definition", "tags", "diagnostics",
+    "deps", "unresolved",
 )  # fmt: skip
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
@@ -28,22 +41,62 @@ def _json(value: Any) -> str | None:
     return None if value is None else _dumps(value)
 
 
-def unchanged_row(job_id: uuid.UUID, chunk: int, position: int, f: SourceFile) -> tuple:
-    return (job_id, f.ref, chunk, position, STATUS_UNCHANGED, f.name, f.path, f.content_hash, None,
-            None, None, None, None, None, None, None, None)  # fmt: skip
+class CachedFile:
+    """A pack_files row: how a file looked and what its check found."""
+
+    __slots__ = ("content_hash", "deps", "diagnostics", "stat", "status", "unresolved")
+
+    def __init__(self, stat: str, content_hash: str, status: int, deps: list[str], unresolved: list[str],
+                 diagnostics: list[dict[str, Any]]) -> None:  # fmt: skip
+        self.stat = stat
+        self.content_hash = content_hash
+        self.status = status
+        self.deps = deps
+        self.unresolved = unresolved
+        self.diagnostics = diagnostics
 
 
-def checked_row(job_id: uuid.UUID, chunk: int, position: int, r: WorkflowResult) -> tuple:
+def cached_files(session: Session, pack_id: int, files: Sequence[str]) -> dict[str, CachedFile]:
+    rows = session.execute(
+        text(
+            "SELECT source_file, stat, content_hash, status, deps, unresolved, diagnostics FROM pack_files "
+            "WHERE pack_id = :p AND source_file = ANY(:files)"
+        ),
+        {"p": pack_id, "files": list(files)},
+    ).all()
+    return {r[0]: CachedFile(*r[1:]) for r in rows}
+
+
+def cached_files_of_pack(session: Session, pack_id: int) -> dict[str, CachedFile]:
+    rows = session.execute(
+        text(
+            "SELECT source_file, stat, content_hash, status, deps, unresolved, diagnostics FROM pack_files "
+            "WHERE pack_id = :p"
+        ),
+        {"p": pack_id},
+    ).all()
+    return {r[0]: CachedFile(*r[1:]) for r in rows}
+
+
+def unchanged_row(job_id: uuid.UUID, chunk: int, position: int, f: SourceFile, cached: CachedFile) -> tuple:
+    status = STATUS_UNCHANGED if cached.status == STATUS_OK else STATUS_UNCHANGED_ERROR
+    return (job_id, position, f.ref, chunk, status, f.name, f.path, cached.content_hash, f.stat,
+            None, None, None, None, None, None, None, _json(cached.diagnostics), None, None)  # fmt: skip
+
+
+def checked_row(
+    job_id: uuid.UUID, chunk: int, position: int, f: SourceFile, r: WorkflowResult, unresolved: list[str]
+) -> tuple:
+    diags = _json([x.to_dict() for x in r.diagnostics])
     d = r.definition
     if d is None:
-        diags = [x.to_dict() for x in r.diagnostics]
-        return (job_id, r.ref, chunk, position, STATUS_ERROR, r.name, r.file, r.content_hash, None,
-                None, None, None, None, None, None, None, _json(diags))  # fmt: skip
-    warnings = [x.to_dict() for x in r.diagnostics]
+        status = STATUS_FILE_ERROR if f.problem is not None else STATUS_ERROR
+        return (job_id, position, r.ref, chunk, status, r.name, r.file, r.content_hash, f.stat,
+                None, None, None, None, None, None, None, diags, _json(r.deps), _json(unresolved))  # fmt: skip
     return (
-        job_id, r.ref, chunk, position, STATUS_OK, r.name, r.file, r.content_hash, _json(r.deps),
+        job_id, position, r.ref, chunk, STATUS_OK, r.name, r.file, r.content_hash, f.stat,
         d["label"], d["description"], d["version"], _json(d["parameters"]), _json(d["output"]), _json(d),
-        _json(d["tags"]), _json(warnings),
+        _json(d["tags"]), diags, _json(r.deps), _json(unresolved),
     )  # fmt: skip
 
 
@@ -67,9 +120,9 @@ _MERGE = text(
     """
     INSERT INTO workflow_definitions AS w
         (ref, pack_id, name, label, description, version, param_schema, out_schema, definition, tags,
-         warnings, source_file, content_hash, deps, created_at, updated_at)
+         warnings, source_file, content_hash, created_at, updated_at)
     SELECT s.ref, :pack_id, s.name, s.label, s.description, s.version, s.param_schema, s.out_schema,
-           s.definition, s.tags, s.diagnostics, s.source_file, s.content_hash, s.deps, :now, :now
+           s.definition, s.tags, s.diagnostics, s.source_file, s.content_hash, :now, :now
     FROM sync_staging s
     WHERE s.job_id = :job_id AND s.status = :ok
     ON CONFLICT (ref) DO UPDATE SET
@@ -77,7 +130,7 @@ _MERGE = text(
         version = excluded.version, param_schema = excluded.param_schema, out_schema = excluded.out_schema,
         definition = excluded.definition, tags = excluded.tags, warnings = excluded.warnings,
         source_file = excluded.source_file, content_hash = excluded.content_hash,
-        deps = excluded.deps, updated_at = excluded.updated_at
+        updated_at = excluded.updated_at
     WHERE w.pack_id = excluded.pack_id
     """
 ).bindparams(bindparam("ok", STATUS_OK))
@@ -91,6 +144,31 @@ _REMOVE = text(
     """
 )
 
+# The file cache follows what was checked (not the loader's refusals, decided afresh each time).
+_CACHE = text(
+    """
+    INSERT INTO pack_files AS f
+        (pack_id, source_file, ref, stat, content_hash, status, deps, unresolved, diagnostics)
+    SELECT :pack_id, s.source_file, s.ref, s.stat, s.content_hash, s.status,
+           COALESCE(s.deps, '[]'), COALESCE(s.unresolved, '[]'), COALESCE(s.diagnostics, '[]')
+    FROM sync_staging s
+    WHERE s.job_id = :job_id AND s.status IN (:ok, :error)
+    ON CONFLICT (pack_id, source_file) DO UPDATE SET
+        ref = excluded.ref, stat = excluded.stat, content_hash = excluded.content_hash,
+        status = excluded.status, deps = excluded.deps, unresolved = excluded.unresolved,
+        diagnostics = excluded.diagnostics
+    """
+).bindparams(bindparam("ok", STATUS_OK), bindparam("error", STATUS_ERROR))
+
+_UNCACHE = text(
+    """
+    DELETE FROM pack_files f
+    WHERE f.pack_id = :pack_id
+      AND NOT EXISTS (SELECT 1 FROM sync_staging s WHERE s.job_id = :job_id AND s.source_file = f.source_file
+                      AND s.status <> :file_error)
+    """
+).bindparams(bindparam("file_error", STATUS_FILE_ERROR))
+
 _REPORT = text(
     """
     SELECT s.ref, s.status, s.diagnostics, w.id, w.warnings
@@ -102,9 +180,13 @@ _REPORT = text(
 
 
 def merge(session: Session, job_id: uuid.UUID, pack_id: int, now: Any) -> list[str]:
-    """Upserts the staged valid workflows, deletes the pack's workflows with no file; returns those refs."""
-    session.execute(_MERGE, {"job_id": job_id, "pack_id": pack_id, "now": now})
-    removed = session.execute(_REMOVE, {"job_id": job_id, "pack_id": pack_id}).scalars().all()
+    """Upserts the staged valid workflows, deletes the pack's workflows with no file (returns
+    their refs), and brings the file cache in line with the files."""
+    params = {"job_id": job_id, "pack_id": pack_id}
+    session.execute(_MERGE, {**params, "now": now})
+    removed = session.execute(_REMOVE, params).scalars().all()
+    session.execute(_CACHE, params)
+    session.execute(_UNCACHE, params)
     return sorted(removed)
 
 
@@ -115,3 +197,6 @@ def report_rows(session: Session, job_id: uuid.UUID) -> list[Any]:
 def drop(session: Session, job_id: uuid.UUID) -> None:
     session.execute(delete(S).where(S.c.job_id == job_id))
     session.execute(delete(C).where(C.c.job_id == job_id))
+
+
+__all__ = ["STATUS_UNCHANGED", "CachedFile", "cached_files", "checked_row", "merge", "unchanged_row"]

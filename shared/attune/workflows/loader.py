@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +34,9 @@ class SourceFile:
     data: bytes | None  # None when the file could not be read (see problem)
     content_hash: str
     size: int
-    problem: Diagnostic | None = None
+    problem: Diagnostic | None = None  # set by the loader (name, size, duplicate ref, unreadable)
+    stat: str = ""  # inode:size:mtime_ns when the file was read
+    unchanged: bool = False  # skipped: the caller knows this file (see skip)
 
 
 @dataclass(slots=True)
@@ -58,18 +60,25 @@ def resolve_pack_dir(base_dir: Path, pack_ref: str) -> Path:
     return Path(base_dir) / pack_ref
 
 
-def _read_regular(dir_fd: int, name: str, max_size: int) -> tuple[bytes | None, int, str | None]:
-    """Reads a regular file relative to an open directory without following symlinks."""
+def stat_key(st: os.stat_result) -> str:
+    """What says a file changed without reading it: inode, size and modification time (ns)."""
+    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def _read_regular(dir_fd: int, name: str, max_size: int) -> tuple[bytes | None, int, str, str | None]:
+    """Reads a regular file relative to an open directory without following symlinks.
+    Returns (data, size, stat key, problem)."""
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
     except OSError as exc:
-        return None, 0, f"cannot be opened: {exc.strerror}"
+        return None, 0, "", f"cannot be opened: {exc.strerror}"
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            return None, 0, "is not a regular file"
+            return None, 0, "", "is not a regular file"
+        key = stat_key(st)
         if st.st_size > max_size:
-            return None, st.st_size, f"is {st.st_size} bytes, larger than the limit of {max_size} bytes"
+            return None, st.st_size, key, f"is {st.st_size} bytes, larger than the limit of {max_size} bytes"
         chunks = []
         remaining = max_size + 1
         while remaining > 0:
@@ -80,8 +89,8 @@ def _read_regular(dir_fd: int, name: str, max_size: int) -> tuple[bytes | None, 
             remaining -= len(chunk)
         data = b"".join(chunks)
         if len(data) > max_size:
-            return None, len(data), f"is larger than the limit of {max_size} bytes"
-        return data, len(data), None
+            return None, len(data), key, f"is larger than the limit of {max_size} bytes"
+        return data, len(data), key, None
     finally:
         os.close(fd)
 
@@ -122,6 +131,9 @@ def _stem(filename: str) -> str:
     return filename.rsplit(".", 1)[0]
 
 
+SkipFn = Callable[[str, str], bool]
+
+
 def _collect(
     root_fd: int,
     pack_ref: str,
@@ -130,35 +142,24 @@ def _collect(
     max_size: int,
     notes: list[Diagnostic],
     only: Collection[str] | None = None,
+    skip: SkipFn | None = None,
 ) -> list[SourceFile]:
+    """Reads the directory's files (those in ``only``, when given). A file for which
+    ``skip(path, stat key)`` is true is not read: it comes back with ``unchanged`` set."""
     fd, names = _list_dir(root_fd, sub, exts, notes)
     if fd is None:
         return []
-    if only is not None:
-        # a chunk of a large pack: the stems of its siblings still decide duplicates
-        stems = [_stem(n) for n in names]
-        dup_of = {}
-        first: dict[str, str] = {}
-        for n, st in zip(names, stems, strict=True):
-            if st in first:
-                dup_of[n] = first[st]
-            else:
-                first[st] = n
-        names = [n for n in names if n in only]
     files: list[SourceFile] = []
     try:
-        seen: dict[str, str] = {}
+        first: dict[str, str] = {}  # stem -> the file that claims the ref first (sorted order)
         for filename in names:
             stem = _stem(filename)
             rel = f"{sub}/{filename}"
-            data, size, problem = _read_regular(fd, filename, max_size)
-            if problem and "not a regular file" in problem:
-                continue  # directories named *.yaml, sockets, fifos: not workflow files
+            claimed_by = first.setdefault(stem, rel)
+            if only is not None and filename not in only:
+                continue
             diag = None
-            if problem:
-                code = "file-too-large" if "larger than" in problem else "unreadable"
-                diag = error(code, f"File {problem}", file=rel, line=1, column=1)
-            elif not WORKFLOW_NAME.match(stem):
+            if not WORKFLOW_NAME.match(stem):
                 diag = error(
                     "invalid-name",
                     f"File name '{stem}' must start with a letter, digit or '_' and hold only letters, "
@@ -167,25 +168,39 @@ def _collect(
                     line=1,
                     column=1,
                 )
-            elif stem in seen or (only is not None and filename in dup_of):
-                other = seen.get(stem) or f"{sub}/{dup_of[filename]}"
+            elif claimed_by != rel:
                 diag = error(
                     "duplicate-ref",
-                    f"'{rel}' and '{other}' define the same ref '{pack_ref}.{stem}'",
+                    f"'{rel}' and '{claimed_by}' define the same ref '{pack_ref}.{stem}'",
                     file=rel,
                     line=1,
                     column=1,
                 )
-            seen.setdefault(stem, rel)
+            ref = f"{pack_ref}.{stem}"
+            if diag is None and skip is not None:
+                try:
+                    st = os.stat(filename, dir_fd=fd, follow_symlinks=False)
+                except OSError:
+                    st = None
+                if st is not None and stat.S_ISREG(st.st_mode) and skip(rel, stat_key(st)):
+                    files.append(SourceFile(stem, ref, rel, None, "", st.st_size, None, stat_key(st), True))
+                    continue
+            data, size, key, problem = _read_regular(fd, filename, max_size)
+            if problem and "not a regular file" in problem:
+                continue  # directories named *.yaml, sockets, fifos: not workflow files
+            if problem and diag is None:
+                code = "file-too-large" if "larger than" in problem else "unreadable"
+                diag = error(code, f"File {problem}", file=rel, line=1, column=1)
             files.append(
                 SourceFile(
                     name=stem,
-                    ref=f"{pack_ref}.{stem}",
+                    ref=ref,
                     path=rel,
                     data=data if diag is None else None,
                     content_hash=content_hash(data) if data is not None else "",
                     size=size,
                     problem=diag,
+                    stat=key,
                 )
             )
     finally:
@@ -215,6 +230,7 @@ def load_pack_dir(
     max_file_size: int = DEFAULT_MAX_FILE_SIZE,
     actions: bool = True,
     only: Collection[str] | None = None,
+    skip: SkipFn | None = None,
 ) -> PackFiles:
     """Lists and reads ``workflows/*.yaml|yml`` (and ``actions/*.yaml|yml``) of a pack directory."""
     try:
@@ -225,7 +241,9 @@ def load_pack_dir(
         raise PackDirectoryNotFound(f"{pack_dir}: {exc.strerror}") from exc
     try:
         pack = PackFiles(pack_ref=pack_ref, root=Path(pack_dir))
-        pack.workflows = _collect(root_fd, pack_ref, "workflows", WORKFLOW_EXTENSIONS, max_file_size, pack.notes, only)
+        pack.workflows = _collect(
+            root_fd, pack_ref, "workflows", WORKFLOW_EXTENSIONS, max_file_size, pack.notes, only, skip
+        )
         if actions:
             pack.actions = _collect(root_fd, pack_ref, "actions", WORKFLOW_EXTENSIONS, max_file_size, pack.notes)
         return pack

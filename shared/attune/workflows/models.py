@@ -36,8 +36,5 @@ class WorkflowDefinition(SQLModel, table=True):
     warnings: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     source_file: str = Field(max_length=1024)
     content_hash: str = Field(max_length=64)
-    # Action/workflow refs the tasks call: an unchanged file whose calls all
-    # still resolve is not parsed again.
-    deps: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(TZDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(TZDateTime, nullable=False))

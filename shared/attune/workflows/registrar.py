@@ -29,7 +29,7 @@ def register_actions(session: Session, pack_id: int, actions: Sequence[ActionRes
             }
         )
     # An action ref owned by another pack is never taken over.
-    taken = actions_repo.refs_outside_pack(session, pack_id)
+    taken = actions_repo.refs_taken(session, pack_id, [r["ref"] for r in rows])
     rows = [r for r in rows if r["ref"] not in taken]
     actions_repo.upsert_many(session, rows)
     actions_repo.delete_missing(session, pack_id, {r["ref"] for r in rows})

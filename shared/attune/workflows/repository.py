@@ -12,24 +12,12 @@ from attune.workflows.models import WorkflowDefinition
 _T = WorkflowDefinition.__table__.c  # type: ignore[attr-defined]
 
 
-def hashes_for(session: Session, pack_id: int, refs: Sequence[str]) -> dict[str, tuple[str, list[str]]]:
-    """ref -> (content hash, refs its tasks call) of the pack's registered workflows among ``refs``."""
-    out: dict[str, tuple[str, list[str]]] = {}
-    for start in range(0, len(refs), 5000):
-        chunk = list(refs[start : start + 5000])
-        rows = session.execute(
-            sa.select(_T.ref, _T.content_hash, _T.deps).where(_T.pack_id == pack_id, _T.ref.in_(chunk))
-        ).all()
-        out.update({r: (h, c) for r, h, c in rows})
-    return out
-
-
 def refs_of_pack(session: Session, pack_id: int) -> set[str]:
     return set(session.execute(sa.select(_T.ref).where(_T.pack_id == pack_id)).scalars())
 
 
-def refs_outside_pack(session: Session, pack_id: int) -> set[str]:
-    return set(session.execute(sa.select(_T.ref).where(_T.pack_id != pack_id)).scalars())
+def exists_outside(session: Session, pack_id: int, ref: str) -> bool:
+    return session.execute(sa.select(_T.id).where(_T.ref == ref, _T.pack_id != pack_id)).first() is not None
 
 
 def get_by_ref(session: Session, ref: str) -> WorkflowDefinition | None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -92,9 +92,17 @@ def _read_job(job_id: uuid.UUID):  # type: ignore[no-untyped-def]
 
 
 async def _run(
-    request: Request, ref: str, kind: JobKind, session: Session, user_id: int | None, wait_s: float
+    request: Request,
+    ref: str,
+    kind: JobKind,
+    session: Session,
+    user_id: int | None,
+    wait_s: float,
+    options: dict[str, Any] | None = None,
 ) -> JSONResponse:
-    job = await run_in_threadpool(dispatch.start_pack_job, session, ref, kind, JobTrigger.MANUAL, user_id=user_id)
+    job = await run_in_threadpool(
+        dispatch.start_pack_job, session, ref, kind, JobTrigger.MANUAL, user_id=user_id, options=options
+    )
     job_id = job.id
 
     async def is_done() -> bool:
@@ -136,14 +144,23 @@ _COMMON = {
     responses={**_COMMON, 200: {"content": {"application/json": {"example": SYNC_EXAMPLE}}}},
 )
 async def sync_workflows(
-    ref: PackRef, request: Request, session: SessionDep, user: CurrentUser, settings: SettingsDep
+    ref: PackRef,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    full: Annotated[
+        bool, Query(description="Read and check every file, even those unchanged since the last sync")
+    ] = False,
 ) -> JSONResponse:
     """Load, validate and register the pack's workflow files; waits for the worker's result.
 
     Invalid workflows are listed in `errors` and never block the valid ones.
-    Unchanged files are not parsed again. Workflows whose file was removed are
-    deleted (listed in `removed`)."""
-    return await _run(request, ref, JobKind.SYNC, session, user.id, settings.celery.result_wait_seconds)
+    Unchanged files (same inode, size and modification time, calls resolving as
+    before) are not read again (`unchanged_count`). Workflows whose file was
+    removed are deleted (listed in `removed`)."""
+    options = {"full": True} if full else None
+    return await _run(request, ref, JobKind.SYNC, session, user.id, settings.celery.result_wait_seconds, options)
 
 
 @router.post(

@@ -1,0 +1,384 @@
+#!/usr/bin/env python3
+"""Sync at scale, side by side with the floor (read + parse + COPY), in one run.
+
+Starts its own API and workers against a bench database (attune_bench on the
+configured Postgres) and Redis database 14, generates the pack trees with
+genpacks.py, and measures every target of the performance issue.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from bench_validate import genpacks  # noqa: E402
+
+PG = os.environ.get("ATTUNE_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/attune_bench")
+REDIS = os.environ.get("ATTUNE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+SECRET = "bench-secret-" + "b" * 40
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    """Database, API and workers for one bench run."""
+
+    def __init__(self, base: Path, logs: Path) -> None:
+        self.base = base
+        self.logs = logs
+        self.env = {
+            **os.environ,
+            "ATTUNE__DATABASE__URL": PG,
+            "ATTUNE__CELERY__BROKER_URL": REDIS,
+            "ATTUNE__CELERY__RESULT_BACKEND": REDIS,
+            "ATTUNE__CELERY__TASK_QUEUE": "attune-bench",
+            "ATTUNE__CELERY__RESULT_WAIT_SECONDS": "600",
+            "ATTUNE__PACKS_BASE_DIR": str(base),
+            "ATTUNE__AUTH__JWT_SECRET": SECRET,
+            "ATTUNE__LOG_LEVEL": "WARNING",
+        }
+        self.workers: list[subprocess.Popen] = []
+        self.api: subprocess.Popen | None = None
+        self.url = ""
+        self.headers: dict[str, str] = {}
+
+    def setup_db(self) -> None:
+        os.environ.update({k: v for k, v in self.env.items() if k.startswith("ATTUNE__")})
+        from sqlalchemy import create_engine, make_url, text
+        from sqlalchemy.pool import NullPool
+
+        from attune.db.migrate import ensure_database, upgrade
+
+        u = make_url(PG)
+        admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)'))
+        admin.dispose()
+        ensure_database(PG)
+        upgrade(PG)
+        import redis
+
+        redis.Redis.from_url(REDIS).flushdb()
+        from attune.db.engine import session_scope
+        from attune.users.service import create_user
+
+        with session_scope() as s:
+            create_user(s, "bench", "bench-password")
+
+    def start_api(self) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        log = (self.logs / "api.log").open("w")
+        self.api = subprocess.Popen(
+            [sys.executable, "-m", "attune.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+        )  # fmt: skip
+        for _ in range(300):
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        r = httpx.post(f"{self.url}/auth/login", json={"login": "bench", "password": "bench-password"})
+        self.headers = {"Authorization": f"Bearer {r.json()['data']['access_token']}"}
+
+    def start_workers(self, n: int) -> None:
+        self.stop_workers()
+        for i in range(n):
+            log = (self.logs / f"worker{i}.log").open("w")
+            self.workers.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "attune.cli",
+                        "worker",
+                        "--concurrency",
+                        "1",
+                        "--loglevel",
+                        "WARNING",
+                        "--hostname",
+                        f"bench{i}@%h",
+                    ],
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=ROOT,
+                )
+            )
+        # ready when a ping round-trips through each
+        from celery import Celery
+
+        app = Celery(broker=REDIS, backend=REDIS)
+        for _ in range(n * 2):
+            app.send_task("system.ping", queue="attune-bench").get(timeout=60)
+
+    def stop_workers(self) -> None:
+        for w in self.workers:
+            w.send_signal(signal.SIGTERM)
+        for w in self.workers:
+            try:
+                w.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                w.kill()
+        self.workers = []
+
+    def stop(self) -> None:
+        self.stop_workers()
+        if self.api:
+            self.api.terminate()
+            self.api.wait(timeout=10)
+
+    # -- HTTP helpers ---------------------------------------------------------
+    def post(self, path: str, **kw: Any) -> httpx.Response:
+        return httpx.post(f"{self.url}{path}", headers=self.headers, timeout=900, **kw)
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(f"{self.url}{path}", headers=self.headers, timeout=60)
+
+    def delete(self, path: str) -> httpx.Response:
+        return httpx.delete(f"{self.url}{path}", headers=self.headers, timeout=300)
+
+    def wait_job(self, job_id: str, timeout: float = 900) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.get(f"/api/v1/jobs/{job_id}").json()["data"]
+            if job["status"] in ("succeeded", "failed"):
+                return job
+            time.sleep(0.02)
+        raise RuntimeError(f"job {job_id} did not finish")
+
+
+# -- the floor -----------------------------------------------------------------
+def floor(pack_dir: Path) -> dict[str, float]:
+    """Read every file, parse it with yaml-rs, COPY one row per workflow: nothing can be faster."""
+    import psycopg
+    import yaml_rs
+
+    paths = sorted((pack_dir / "workflows").iterdir())
+    t0 = time.perf_counter()
+    blobs = [p.read_bytes() for p in paths]
+    t1 = time.perf_counter()
+    docs = []
+    for b in blobs:
+        try:
+            docs.append(yaml_rs.loads(b.decode(), parse_datetime=False))
+        except Exception:
+            docs.append(None)
+    t2 = time.perf_counter()
+    dsn = PG.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as conn:
+        conn.execute("CREATE TEMP TABLE floor_rows (ref text PRIMARY KEY, definition jsonb)")
+        with conn.cursor() as cur, cur.copy("COPY floor_rows (ref, definition) FROM STDIN") as cp:
+            for p, d in zip(paths, docs, strict=True):
+                cp.write_row((p.stem, json.dumps(d)))
+        conn.commit()
+    t3 = time.perf_counter()
+    return {"read": t1 - t0, "parse": t2 - t1, "copy": t3 - t2, "total": t3 - t0}
+
+
+# -- scenarios -----------------------------------------------------------------
+@contextmanager
+def rss_peak(stack: Stack):
+    """Peak resident memory of the worker processes (and their pool children) while the block runs."""
+    peak = {"mb": 0.0}
+    stop = threading.Event()
+
+    def pids() -> list[int]:
+        out = []
+        for w in stack.workers:
+            out.append(w.pid)
+            try:
+                kids = subprocess.run(["pgrep", "-P", str(w.pid)], capture_output=True, text=True).stdout.split()
+                out += [int(k) for k in kids]
+            except OSError:
+                pass
+        return out
+
+    def sample() -> None:
+        while not stop.is_set():
+            for pid in pids():
+                try:
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                        if line.startswith("VmRSS:"):
+                            peak["mb"] = max(peak["mb"], int(line.split()[1]) / 1024)
+                except OSError:
+                    pass
+            time.sleep(0.05)
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        t.join()
+
+
+def fresh_pack(stack: Stack, ref: str, parked: Path) -> None:
+    """(Re)creates the pack record while its directory is parked, so that the auto-sync finds nothing."""
+    target = stack.base / ref
+    if target.exists():
+        target.rename(parked)
+    stack.delete(f"/api/v1/packs/{ref}")
+    r = stack.post("/api/v1/packs", json={"ref": ref, "label": ref, "version": "1.0.0"})
+    stack.wait_job(r.json()["job_id"])
+    parked.rename(target)
+
+
+def timed_sync(stack: Stack, ref: str) -> tuple[float, dict]:
+    t0 = time.perf_counter()
+    r = stack.post(f"/api/v1/packs/{ref}/workflows/sync")
+    dt = time.perf_counter() - t0
+    if r.status_code != 200:
+        raise RuntimeError(f"sync answered {r.status_code}: {r.text[:500]}")
+    return dt, r.json()["data"]
+
+
+def comparable(data: dict) -> dict:
+    out = {k: v for k, v in data.items() if k != "job_id"}
+    out["workflows"] = [{k: v for k, v in w.items() if k not in ("workflow_def_id", "created", "changed")}
+                        for w in data["workflows"]]  # fmt: skip
+    out.pop("unchanged_count", None)
+    return out
+
+
+def touch_fraction(pack_dir: Path, fraction: float) -> int:
+    paths = sorted((pack_dir / "workflows").iterdir())
+    step = max(1, int(1 / fraction))
+    n = 0
+    for p in paths[::step]:
+        p.write_text(p.read_text().replace('description: "Synthetic', 'description: "Changed synthetic', 1))
+        n += 1
+    return n
+
+
+def many_packs(stack: Stack, refs: list[str]) -> float:
+    t0 = time.perf_counter()
+    r = stack.post("/api/v1/packs/sync", json={"packs": refs})
+    jobs = r.json()["data"]["jobs"]
+    for j in jobs:
+        job = stack.wait_job(j["id"])
+        if job["status"] != "succeeded":
+            raise RuntimeError(f"job {j['id']} failed: {job['error']}")
+    return time.perf_counter() - t0
+
+
+def api_overhead(stack: Stack, ref: str, n: int = 100) -> dict[str, Any]:
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        r = stack.post(f"/api/v1/packs/{ref}/workflows/sync")
+        times.append(time.perf_counter() - t0)
+        assert r.status_code == 200, r.text
+    statuses: list[int] = []
+
+    def one() -> None:
+        try:
+            statuses.append(stack.post(f"/api/v1/packs/{ref}/workflows/sync").status_code)
+        except httpx.HTTPError:
+            statuses.append(-1)
+
+    threads = [threading.Thread(target=one) for _ in range(50)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    burst = time.perf_counter() - t0
+    return {
+        "median_ms": 1000 * statistics.median(times),
+        "p95_ms": 1000 * sorted(times)[int(0.95 * len(times)) - 1],
+        "concurrent_50_errors": sum(1 for s in statuses if s != 200),
+        "concurrent_50_seconds": burst,
+    }
+
+
+def run(workflows: int = 10000, packs: int = 200, per_pack: int = 50) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="attune-bench-"))
+    base, logs, gen = tmp / "packs", tmp / "logs", tmp / "gen"
+    base.mkdir()
+    logs.mkdir()
+    gp = genpacks()
+    subprocess.run([sys.executable, str(gp), str(gen / "big"), "--workflows", str(workflows), "--invalid", "0.02"],
+                   check=True)  # fmt: skip
+    subprocess.run([sys.executable, str(gp), str(base), "--packs", str(packs), "--workflows", str(per_pack),
+                    "--actions", "10", "--prefix", "many", "--invalid", "0.02"], check=True)  # fmt: skip
+    subprocess.run([sys.executable, str(gp), str(base), "--packs", "1", "--workflows", "1", "--actions", "2",
+                    "--prefix", "tiny"], check=True)  # fmt: skip
+    big_src = gen / "big" / "bench_0"
+    parked = tmp / "parked"
+    shutil.copytree(big_src, parked)
+    stack = Stack(base, logs)
+    out: dict[str, Any] = {"workflows": workflows}
+    try:
+        stack.setup_db()
+        stack.start_api()
+        stack.start_workers(1)
+        fl = floor(big_src)
+        out["floor"] = fl
+        for p in range(packs):
+            stack.post("/api/v1/packs", json={"ref": f"many_{p}", "label": "m", "version": "1"})
+        stack.post("/api/v1/packs", json={"ref": "tiny_0", "label": "t", "version": "1"})
+
+        # cold, one worker
+        fresh_pack(stack, "bench_0", parked)
+        with rss_peak(stack) as peak:
+            cold1, data1 = timed_sync(stack, "bench_0")
+        out["cold_1_worker"] = cold1
+        out["worker_rss_peak_mb"] = peak["mb"]
+        out["registered"] = data1["registered_count"]
+        # re-sync, nothing changed
+        out["resync_unchanged"] = min(timed_sync(stack, "bench_0")[0] for _ in range(3))
+        # re-sync, 1% changed
+        out["changed_files"] = touch_fraction(base / "bench_0", 0.01)
+        out["resync_1pct"], _ = timed_sync(stack, "bench_0")
+        # many packs, one worker
+        refs = [f"many_{p}" for p in range(packs)]
+        many_packs(stack, refs)  # first pass registers; the measured passes re-check everything
+        for p in range(packs):  # make every file look new so the pass does full work
+            touch_fraction(base / f"many_{p}", 1.0)
+        out["many_1_worker"] = many_packs(stack, refs)
+        out["api"] = api_overhead(stack, "tiny_0")
+
+        # two workers
+        stack.start_workers(2)
+        shutil.rmtree(base / "bench_0")
+        shutil.copytree(big_src, parked)
+        fresh_pack(stack, "bench_0", parked)
+        cold2, data2 = timed_sync(stack, "bench_0")
+        out["cold_2_workers"] = cold2
+        out["same_result_1_vs_2_workers"] = comparable(data1) == comparable(data2)
+        for p in range(packs):
+            touch_fraction(base / f"many_{p}", 1.0)
+        out["many_2_workers"] = many_packs(stack, refs)
+    finally:
+        stack.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(int(sys.argv[1]) if len(sys.argv) > 1 else 10000), indent=2))
