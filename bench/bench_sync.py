@@ -48,12 +48,13 @@ class Stack:
     def __init__(self, base: Path, logs: Path) -> None:
         self.base = base
         self.logs = logs
+        self.queue = f"attune-bench-{os.getpid()}"  # stray workers of an earlier run never take these jobs
         self.env = {
             **os.environ,
             "ATTUNE__DATABASE__URL": PG,
             "ATTUNE__CELERY__BROKER_URL": REDIS,
             "ATTUNE__CELERY__RESULT_BACKEND": REDIS,
-            "ATTUNE__CELERY__TASK_QUEUE": "attune-bench",
+            "ATTUNE__CELERY__TASK_QUEUE": self.queue,
             "ATTUNE__CELERY__RESULT_WAIT_SECONDS": "600",
             "ATTUNE__PACKS_BASE_DIR": str(base),
             "ATTUNE__AUTH__JWT_SECRET": SECRET,
@@ -63,6 +64,7 @@ class Stack:
         self.api: subprocess.Popen | None = None
         self.url = ""
         self.headers: dict[str, str] = {}
+        self.client: httpx.Client
 
     def setup_db(self) -> None:
         os.environ.update({k: v for k, v in self.env.items() if k.startswith("ATTUNE__")})
@@ -103,6 +105,8 @@ class Stack:
                 time.sleep(0.1)
         r = httpx.post(f"{self.url}/auth/login", json={"login": "bench", "password": "bench-password"})
         self.headers = {"Authorization": f"Bearer {r.json()['data']['access_token']}"}
+        # one client, kept alive: the figures are the server's, not connection set-up's
+        self.client = httpx.Client(base_url=self.url, headers=self.headers, timeout=900)
 
     def start_workers(self, n: int) -> None:
         self.stop_workers()
@@ -133,7 +137,7 @@ class Stack:
 
         app = Celery(broker=REDIS, backend=REDIS)
         for _ in range(n * 2):
-            app.send_task("system.ping", queue="attune-bench").get(timeout=60)
+            app.send_task("system.ping", queue=self.queue).get(timeout=60)
 
     def stop_workers(self) -> None:
         for w in self.workers:
@@ -153,13 +157,13 @@ class Stack:
 
     # -- HTTP helpers ---------------------------------------------------------
     def post(self, path: str, **kw: Any) -> httpx.Response:
-        return httpx.post(f"{self.url}{path}", headers=self.headers, timeout=900, **kw)
+        return self.client.post(path, **kw)
 
     def get(self, path: str) -> httpx.Response:
-        return httpx.get(f"{self.url}{path}", headers=self.headers, timeout=60)
+        return self.client.get(path)
 
     def delete(self, path: str) -> httpx.Response:
-        return httpx.delete(f"{self.url}{path}", headers=self.headers, timeout=300)
+        return self.client.delete(path)
 
     def wait_job(self, job_id: str, timeout: float = 900) -> dict:
         deadline = time.monotonic() + timeout
@@ -376,7 +380,10 @@ def run(workflows: int = 10000, packs: int = 200, per_pack: int = 50) -> dict[st
         out["many_2_workers"] = many_packs(stack, refs)
     finally:
         stack.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if os.environ.get("ATTUNE_BENCH_KEEP"):
+            print(f"kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

@@ -86,10 +86,17 @@ def run_job(job_id: uuid.UUID) -> dict[str, Any]:
                 result = service.validate_pack(s, pack, settings, progress)
             else:
                 names = service.list_files(settings, pack.ref)
-                if names is not None and len(names) > settings.sync.chunk_size:
-                    return _fan_out(s, job, names, settings.sync.chunk_size)
                 force = bool(job.options.get("full"))
-                result = service.sync_pack(s, settings, job_id, pack, progress, force)
+                cache = None
+                if names is not None and len(names) > settings.sync.chunk_size:
+                    # Fan out only when there is that much to read: a re-sync that finds
+                    # few changed files is cheaper in one task than in many.
+                    changed, cache = (
+                        service.changed_files(s, settings, pack, names) if not force else (len(names), None)
+                    )
+                    if changed > settings.sync.chunk_size:
+                        return _fan_out(s, job, names, settings.sync.chunk_size)
+                result = service.sync_pack(s, settings, job_id, pack, progress, force, cache)
             job.progress_done = job.progress_total = result.get("loaded_count", result.get("validated_count", 0))
             jobs.mark_succeeded(s, job, result)
             status = "succeeded"
@@ -154,6 +161,7 @@ def run_finish(job_id: uuid.UUID) -> dict[str, Any]:
                 return {"job_id": str(job_id), "status": "waiting"}
             pack = _pack_of(s, job)
             ctx = service.build_context(s, settings, pack)
+            ctx.notes = [*ctx.notes, *service.workflow_notes(settings, pack)]
             result = service.finish_sync(s, job_id, pack, ctx)
             job.progress_done = job.progress_total or result["loaded_count"]
             jobs.mark_succeeded(s, job, result)

@@ -6,6 +6,7 @@ commits, so the registration of a pack is one transaction.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Callable, Collection
@@ -31,6 +32,7 @@ from attune.workflows.loader import (
     list_workflow_files,
     load_pack_dir,
     resolve_pack_dir,
+    stat_key,
 )
 from attune.workflows.registrar import register_actions
 
@@ -79,6 +81,14 @@ class SyncContext:
     known_actions: KnownRefs
     known_workflows: KnownRefs
     notes: list[Any] = field(default_factory=list)
+    _unresolved_text: dict[str, str] = field(default_factory=dict)
+
+    def still_resolves(self, deps_text: str, unresolved_text: str) -> bool:
+        """Whether a cached file's calls (JSON text, see the validator's deps) resolve as they did."""
+        now = self._unresolved_text.get(deps_text)
+        if now is None:
+            now = self._unresolved_text[deps_text] = json.dumps(self.unresolved(json.loads(deps_text)))
+        return now == unresolved_text or json.loads(now) == json.loads(unresolved_text)
 
     def unresolved(self, deps: list[str]) -> list[str]:
         """The calls (see the validator's deps) that do not resolve now."""
@@ -102,7 +112,7 @@ def list_files(settings: Settings, pack_ref: str) -> list[str] | None:
 def build_context(session: Session, settings: Settings, pack: Pack) -> SyncContext:
     assert pack.id is not None
     root = pack_dir(settings, pack.ref)
-    files = load_pack_dir(root, pack.ref, max_file_size=settings.max_file_size, only=())
+    files = load_pack_dir(root, pack.ref, max_file_size=settings.max_file_size, workflows=False)
     actions = [check_action(f, pack.ref) for f in files.actions]
     own_actions = {a.ref for a in actions if a.meta is not None}
     prefix = pack.ref + "."
@@ -119,7 +129,7 @@ def build_context(session: Session, settings: Settings, pack: Pack) -> SyncConte
         actions=actions,
         known_actions=KnownRefs(own_actions.__contains__, lambda r: actions_repo.exists_outside(session, pack_id, r)),
         known_workflows=KnownRefs(own_workflow, lambda r: workflows_repo.exists_outside(session, pack_id, r)),
-        notes=files.notes,
+        notes=files.notes,  # the workflows/ listing adds its own (symlinks) when it is read
     )
 
 
@@ -147,24 +157,31 @@ def stage_chunk(
     first_position: int,
     progress: ProgressFn | None = None,
     force: bool = False,
+    cache: dict[str, staging.CachedFile] | None = None,
 ) -> int:
     """Checks one chunk of files (all of them when ``names`` is None) and stages the outcome.
     A file is not read when its stat key matches the cache and its calls resolve as
     before (unless ``force``)."""
     assert pack.id is not None
-    rels = None if names is None else [f"workflows/{n}" for n in names]
-    cache = {} if force else staging.cached_files(session, pack.id, rels) if rels else None
-    if cache is None:  # the whole pack: one query for every cached file
-        cache = staging.cached_files_of_pack(session, pack.id)
+    if force:
+        cache = {}
+    elif cache is None:
+        cache = (
+            staging.cached_files_of_pack(session, pack.id)
+            if names is None
+            else staging.cached_files(session, pack.id, [f"workflows/{n}" for n in names])
+        )
 
     def skip(rel: str, key: str) -> bool:
         c = cache.get(rel)
-        return c is not None and c.stat == key and ctx.unresolved(c.deps) == c.unresolved
+        return c is not None and c.stat == key and ctx.still_resolves(c.deps, c.unresolved)
 
     files = load_pack_dir(
         pack_dir(settings, pack.ref), pack.ref, max_file_size=settings.max_file_size, actions=False,
         only=None if names is None else set(names), skip=None if force else skip,
     )  # fmt: skip
+    if names is None:
+        ctx.notes = [*ctx.notes, *files.notes]
     rows = []
     total = len(files.workflows)
     for i, f in enumerate(files.workflows):
@@ -192,15 +209,15 @@ def finish_sync(session: Session, job_id: uuid.UUID, pack: Pack, ctx: SyncContex
     errors: list[str] = []
     failed: dict[str, list[dict[str, Any]]] = {}
     unchanged = 0
-    for ref, status, diagnostics, wf_id, wf_warnings in staging.report_rows(session, job_id):
+    for ref, status, diagnostics_text, wf_id, warnings_text in staging.report_rows(session, job_id):
         unchanged += status in (STATUS_UNCHANGED, STATUS_UNCHANGED_ERROR)
         if status in ERROR_STATUSES:
-            diags = diagnostics or []
+            diags = _loads(diagnostics_text)
             messages = "; ".join(d["message"] for d in diags if d["severity"] == "error")
             errors.append(f"Validation failed for {ref}: {messages}")
             failed[ref] = diags
             continue
-        warns = (wf_warnings if status == STATUS_UNCHANGED else diagnostics) or []
+        warns = _loads(warnings_text if status == STATUS_UNCHANGED else diagnostics_text)
         entries.append(
             {
                 "ref_name": ref,
@@ -233,6 +250,10 @@ def finish_sync(session: Session, job_id: uuid.UUID, pack: Pack, ctx: SyncContex
     }
 
 
+def _loads(text: str | None) -> Any:
+    return [] if text is None or text == "[]" else json.loads(text)
+
+
 def missing_directory_result(pack_ref: str) -> dict[str, Any]:
     return {
         "pack_ref": pack_ref,
@@ -244,6 +265,32 @@ def missing_directory_result(pack_ref: str) -> dict[str, Any]:
     }
 
 
+def changed_files(
+    session: Session, settings: Settings, pack: Pack, names: list[str]
+) -> tuple[int, dict[str, staging.CachedFile]]:
+    """How many files a sync would have to read (their stat key is not the cached one),
+    found with one stat per file; and the cache, for the sync to reuse."""
+    assert pack.id is not None
+    cache = staging.cached_files_of_pack(session, pack.id)
+    workflows_dir = pack_dir(settings, pack.ref) / "workflows"
+    changed = 0
+    for name in names:
+        c = cache.get(f"workflows/{name}")
+        if c is None:
+            changed += 1
+            continue
+        try:
+            changed += c.stat != stat_key(os.stat(workflows_dir / name, follow_symlinks=False))
+        except OSError:
+            changed += 1
+    return changed, cache
+
+
+def workflow_notes(settings: Settings, pack: Pack) -> list[Any]:
+    """What listing the pack's workflows/ directory has to say (skipped symbolic links)."""
+    return load_pack_dir(pack_dir(settings, pack.ref), pack.ref, actions=False, only=()).notes
+
+
 def sync_pack(
     session: Session,
     settings: Settings,
@@ -251,6 +298,7 @@ def sync_pack(
     pack: Pack,
     progress: ProgressFn | None = None,
     force: bool = False,
+    cache: dict[str, staging.CachedFile] | None = None,
 ) -> dict[str, Any]:
     """The whole sync of a pack in the caller's transaction (one chunk)."""
     assert pack.id is not None
@@ -258,7 +306,7 @@ def sync_pack(
     if not pack_dir(settings, pack.ref).is_dir() or pack_dir(settings, pack.ref).is_symlink():
         return missing_directory_result(pack.ref)
     ctx = build_context(session, settings, pack)
-    stage_chunk(session, settings, job_id, pack, ctx, 0, None, 0, progress, force)
+    stage_chunk(session, settings, job_id, pack, ctx, 0, None, 0, progress, force, cache)
     return finish_sync(session, job_id, pack, ctx)
 
 

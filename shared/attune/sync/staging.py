@@ -42,12 +42,12 @@ def _json(value: Any) -> str | None:
 
 
 class CachedFile:
-    """A pack_files row: how a file looked and what its check found."""
+    """A pack_files row: how a file looked and what its check found. The JSON columns
+    stay text: most rows are only compared (deps, unresolved) or copied (diagnostics)."""
 
     __slots__ = ("content_hash", "deps", "diagnostics", "stat", "status", "unresolved")
 
-    def __init__(self, stat: str, content_hash: str, status: int, deps: list[str], unresolved: list[str],
-                 diagnostics: list[dict[str, Any]]) -> None:  # fmt: skip
+    def __init__(self, stat: str, content_hash: str, status: int, deps: str, unresolved: str, diagnostics: str) -> None:
         self.stat = stat
         self.content_hash = content_hash
         self.status = status
@@ -56,32 +56,25 @@ class CachedFile:
         self.diagnostics = diagnostics
 
 
+_CACHED = (
+    "SELECT source_file, stat, content_hash, status, deps::text, unresolved::text, diagnostics::text "
+    "FROM pack_files WHERE pack_id = :p"
+)
+
+
 def cached_files(session: Session, pack_id: int, files: Sequence[str]) -> dict[str, CachedFile]:
-    rows = session.execute(
-        text(
-            "SELECT source_file, stat, content_hash, status, deps, unresolved, diagnostics FROM pack_files "
-            "WHERE pack_id = :p AND source_file = ANY(:files)"
-        ),
-        {"p": pack_id, "files": list(files)},
-    ).all()
+    rows = session.execute(text(_CACHED + " AND source_file = ANY(:files)"), {"p": pack_id, "files": list(files)})
     return {r[0]: CachedFile(*r[1:]) for r in rows}
 
 
 def cached_files_of_pack(session: Session, pack_id: int) -> dict[str, CachedFile]:
-    rows = session.execute(
-        text(
-            "SELECT source_file, stat, content_hash, status, deps, unresolved, diagnostics FROM pack_files "
-            "WHERE pack_id = :p"
-        ),
-        {"p": pack_id},
-    ).all()
-    return {r[0]: CachedFile(*r[1:]) for r in rows}
+    return {r[0]: CachedFile(*r[1:]) for r in session.execute(text(_CACHED), {"p": pack_id})}
 
 
 def unchanged_row(job_id: uuid.UUID, chunk: int, position: int, f: SourceFile, cached: CachedFile) -> tuple:
     status = STATUS_UNCHANGED if cached.status == STATUS_OK else STATUS_UNCHANGED_ERROR
     return (job_id, position, f.ref, chunk, status, f.name, f.path, cached.content_hash, f.stat,
-            None, None, None, None, None, None, None, _json(cached.diagnostics), None, None)  # fmt: skip
+            None, None, None, None, None, None, None, cached.diagnostics, None, None)  # fmt: skip
 
 
 def checked_row(
@@ -139,10 +132,13 @@ _REMOVE = text(
     """
     DELETE FROM workflow_definitions w
     WHERE w.pack_id = :pack_id
-      AND NOT EXISTS (SELECT 1 FROM sync_staging s WHERE s.job_id = :job_id AND s.ref = w.ref)
+      AND w.ref NOT IN (SELECT s.ref FROM sync_staging s WHERE s.job_id = :job_id)
     RETURNING w.ref
     """
 )
+
+# NOT IN (subquery) below: Postgres hashes the subquery once, whatever it guesses of
+# the never-analysed staging table (a correlated NOT EXISTS went quadratic at 10,000 files).
 
 # The file cache follows what was checked (not the loader's refusals, decided afresh each time).
 _CACHE = text(
@@ -164,14 +160,14 @@ _UNCACHE = text(
     """
     DELETE FROM pack_files f
     WHERE f.pack_id = :pack_id
-      AND NOT EXISTS (SELECT 1 FROM sync_staging s WHERE s.job_id = :job_id AND s.source_file = f.source_file
-                      AND s.status <> :file_error)
+      AND f.source_file NOT IN (
+          SELECT s.source_file FROM sync_staging s WHERE s.job_id = :job_id AND s.status <> :file_error)
     """
 ).bindparams(bindparam("file_error", STATUS_FILE_ERROR))
 
 _REPORT = text(
     """
-    SELECT s.ref, s.status, s.diagnostics, w.id, w.warnings
+    SELECT s.ref, s.status, s.diagnostics::text, w.id, w.warnings::text
     FROM sync_staging s LEFT JOIN workflow_definitions w ON w.ref = s.ref
     WHERE s.job_id = :job_id
     ORDER BY s.position

@@ -229,10 +229,11 @@ def load_pack_dir(
     *,
     max_file_size: int = DEFAULT_MAX_FILE_SIZE,
     actions: bool = True,
+    workflows: bool = True,
     only: Collection[str] | None = None,
     skip: SkipFn | None = None,
 ) -> PackFiles:
-    """Lists and reads ``workflows/*.yaml|yml`` (and ``actions/*.yaml|yml``) of a pack directory."""
+    """Lists and reads ``workflows/*.yaml|yml`` and ``actions/*.yaml|yml`` of a pack directory."""
     try:
         root_fd = os.open(pack_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except (FileNotFoundError, NotADirectoryError) as exc:
@@ -241,9 +242,10 @@ def load_pack_dir(
         raise PackDirectoryNotFound(f"{pack_dir}: {exc.strerror}") from exc
     try:
         pack = PackFiles(pack_ref=pack_ref, root=Path(pack_dir))
-        pack.workflows = _collect(
-            root_fd, pack_ref, "workflows", WORKFLOW_EXTENSIONS, max_file_size, pack.notes, only, skip
-        )
+        if workflows:
+            pack.workflows = _collect(
+                root_fd, pack_ref, "workflows", WORKFLOW_EXTENSIONS, max_file_size, pack.notes, only, skip
+            )
         if actions:
             pack.actions = _collect(root_fd, pack_ref, "actions", WORKFLOW_EXTENSIONS, max_file_size, pack.notes)
         return pack
