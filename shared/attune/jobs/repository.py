@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import func, text, update
 from sqlmodel import Session, col, select
 
 from attune.jobs.models import Job
@@ -25,6 +25,12 @@ def get(session: Session, job_id: uuid.UUID, *, for_update: bool = False) -> Job
 
 def set_fields(session: Session, job_id: uuid.UUID, **values: Any) -> None:
     session.execute(update(Job).where(col(Job.id) == job_id).values(**values))
+
+
+def outcome(session: Session, job_id: uuid.UUID) -> tuple[str, str | None, str | None] | None:
+    """(status, error, result as JSON text): what a waiter needs, without decoding the result."""
+    row = session.execute(text("SELECT status, error, result::text FROM jobs WHERE id = :id"), {"id": job_id}).first()
+    return None if row is None else (row[0], row[1], row[2])
 
 
 def list_for_pack(session: Session, pack_ref: str, *, limit: int, offset: int) -> tuple[Sequence[Job], int]:

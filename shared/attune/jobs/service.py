@@ -52,6 +52,13 @@ def get_job_for_update(session: Session, job_id: uuid.UUID) -> Job:
     return job
 
 
+def outcome(session: Session, job_id: uuid.UUID) -> tuple[str, str | None, str | None]:
+    found = repository.outcome(session, job_id)
+    if found is None:
+        raise NotFound(f"Job '{job_id}' not found")
+    return found
+
+
 def list_pack_jobs(session: Session, pack_ref: str, *, limit: int, offset: int) -> tuple[Sequence[Job], int]:
     return repository.list_for_pack(session, pack_ref, limit=limit, offset=offset)
 

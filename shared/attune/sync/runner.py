@@ -98,7 +98,7 @@ def run_job(job_id: uuid.UUID) -> dict[str, Any]:
                         return _fan_out(s, job, names, settings.sync.chunk_size)
                 result = service.sync_pack(s, settings, job_id, pack, progress, force, cache)
             job.progress_done = job.progress_total = result.get("loaded_count", result.get("validated_count", 0))
-            jobs.mark_succeeded(s, job, result)
+            jobs.mark_succeeded(s, job, {**result, "job_id": str(job_id)})
             status = "succeeded"
     except Exception as exc:
         _fail(job_id, exc)
@@ -164,7 +164,7 @@ def run_finish(job_id: uuid.UUID) -> dict[str, Any]:
             ctx.notes = [*ctx.notes, *service.workflow_notes(settings, pack)]
             result = service.finish_sync(s, job_id, pack, ctx)
             job.progress_done = job.progress_total or result["loaded_count"]
-            jobs.mark_succeeded(s, job, result)
+            jobs.mark_succeeded(s, job, {**result, "job_id": str(job_id)})
             status = "succeeded"
     except Exception as exc:
         _fail(job_id, exc)

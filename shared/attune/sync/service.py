@@ -81,14 +81,16 @@ class SyncContext:
     known_actions: KnownRefs
     known_workflows: KnownRefs
     notes: list[Any] = field(default_factory=list)
-    _unresolved_text: dict[str, str] = field(default_factory=dict)
+    _resolving: set[str] = field(default_factory=set)  # calls seen to resolve
 
     def still_resolves(self, deps_text: str, unresolved_text: str) -> bool:
         """Whether a cached file's calls (JSON text, see the validator's deps) resolve as they did."""
-        now = self._unresolved_text.get(deps_text)
-        if now is None:
-            now = self._unresolved_text[deps_text] = json.dumps(self.unresolved(json.loads(deps_text)))
-        return now == unresolved_text or json.loads(now) == json.loads(unresolved_text)
+        deps = json.loads(deps_text)
+        if unresolved_text == "[]" and self._resolving.issuperset(deps):
+            return True  # the common case, at C speed
+        now = self.unresolved(deps)
+        self._resolving.update(d for d in deps if d not in now)
+        return now == json.loads(unresolved_text)
 
     def unresolved(self, deps: list[str]) -> list[str]:
         """The calls (see the validator's deps) that do not resolve now."""
@@ -183,27 +185,27 @@ def stage_chunk(
     if names is None:
         ctx.notes = [*ctx.notes, *files.notes]
     rows = []
+    unchanged: list[tuple[int, str]] = []  # staged by the database from pack_files
     total = len(files.workflows)
     for i, f in enumerate(files.workflows):
         position = first_position + i
         if f.unchanged:
-            rows.append(staging.unchanged_row(job_id, chunk, position, f, cache[f.path]))
+            unchanged.append((position, f.path))
             continue
         r = check_file(f, pack.ref, ctx)
         rows.append(staging.checked_row(job_id, chunk, position, f, r, ctx.unresolved(r.deps)))
         if progress and i % 250 == 249:
             progress(i + 1, total)
-    staging.write_chunk(session, job_id, chunk, rows)
-    return len(rows)
+    staging.write_chunk(session, job_id, chunk, rows, pack.id, unchanged)
+    return len(rows) + len(unchanged)
 
 
 def finish_sync(session: Session, job_id: uuid.UUID, pack: Pack, ctx: SyncContext) -> dict[str, Any]:
     """Registers what the chunks staged, in the caller's transaction, under the pack's lock."""
     assert pack.id is not None
     lock_pack(session, pack.id)
-    before = workflows_repo.refs_of_pack(session, pack.id)
     now = utcnow()
-    removed = staging.merge(session, job_id, pack.id, now)
+    removed, created = staging.merge(session, job_id, pack.id, now)
     register_actions(session, pack.id, ctx.actions, now)
     entries: list[dict[str, Any]] = []
     errors: list[str] = []
@@ -221,7 +223,7 @@ def finish_sync(session: Session, job_id: uuid.UUID, pack: Pack, ctx: SyncContex
         entries.append(
             {
                 "ref_name": ref,
-                "created": ref not in before,
+                "created": ref in created,
                 "workflow_def_id": wf_id,
                 "warnings": [w["message"] for w in warns],
                 "diagnostics": warns,
@@ -272,17 +274,20 @@ def changed_files(
     found with one stat per file; and the cache, for the sync to reuse."""
     assert pack.id is not None
     cache = staging.cached_files_of_pack(session, pack.id)
-    workflows_dir = pack_dir(settings, pack.ref) / "workflows"
     changed = 0
-    for name in names:
-        c = cache.get(f"workflows/{name}")
-        if c is None:
-            changed += 1
-            continue
-        try:
-            changed += c.stat != stat_key(os.stat(workflows_dir / name, follow_symlinks=False))
-        except OSError:
-            changed += 1
+    dir_fd = os.open(pack_dir(settings, pack.ref) / "workflows", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for name in names:
+            c = cache.get("workflows/" + name)
+            if c is None:
+                changed += 1
+                continue
+            try:
+                changed += c.stat != stat_key(os.stat(name, dir_fd=dir_fd, follow_symlinks=False))
+            except OSError:
+                changed += 1
+    finally:
+        os.close(dir_fd)
     return changed, cache
 
 

@@ -71,12 +71,6 @@ def cached_files_of_pack(session: Session, pack_id: int) -> dict[str, CachedFile
     return {r[0]: CachedFile(*r[1:]) for r in session.execute(text(_CACHED), {"p": pack_id})}
 
 
-def unchanged_row(job_id: uuid.UUID, chunk: int, position: int, f: SourceFile, cached: CachedFile) -> tuple:
-    status = STATUS_UNCHANGED if cached.status == STATUS_OK else STATUS_UNCHANGED_ERROR
-    return (job_id, position, f.ref, chunk, status, f.name, f.path, cached.content_hash, f.stat,
-            None, None, None, None, None, None, None, cached.diagnostics, None, None)  # fmt: skip
-
-
 def checked_row(
     job_id: uuid.UUID, chunk: int, position: int, f: SourceFile, r: WorkflowResult, unresolved: list[str]
 ) -> tuple:
@@ -93,10 +87,44 @@ def checked_row(
     )  # fmt: skip
 
 
-def write_chunk(session: Session, job_id: uuid.UUID, chunk: int, rows: Sequence[tuple]) -> None:
-    """Replaces the chunk's rows (a redelivered chunk writes them again) and marks it done."""
+_STAGE_UNCHANGED = text(
+    """
+    INSERT INTO sync_staging (job_id, position, ref, chunk, status, name, source_file, content_hash, stat, diagnostics)
+    SELECT :job_id, u.position, f.ref, :chunk, CASE WHEN f.status = :ok THEN :unchanged ELSE :unchanged_error END,
+           substr(f.ref, strpos(f.ref, '.') + 1), f.source_file, f.content_hash, f.stat, f.diagnostics
+    FROM unnest(CAST(:positions AS integer[]), CAST(:files AS text[])) AS u(position, source_file)
+    JOIN pack_files f ON f.pack_id = :pack_id AND f.source_file = u.source_file
+    """
+).bindparams(
+    bindparam("ok", STATUS_OK),
+    bindparam("unchanged", STATUS_UNCHANGED),
+    bindparam("unchanged_error", STATUS_UNCHANGED_ERROR),
+)
+
+
+def write_chunk(
+    session: Session,
+    job_id: uuid.UUID,
+    chunk: int,
+    rows: Sequence[tuple],
+    pack_id: int,
+    unchanged: Sequence[tuple[int, str]] = (),
+) -> None:
+    """Replaces the chunk's rows (a redelivered chunk writes them again) and marks it done.
+    ``rows`` are checked files; ``unchanged`` (position, file) are copied from pack_files."""
     session.execute(delete(S).where(S.c.job_id == job_id, S.c.chunk == chunk))
     copy_rows(session, S, COLUMNS, rows)
+    if unchanged:
+        session.execute(
+            _STAGE_UNCHANGED,
+            {
+                "job_id": job_id,
+                "chunk": chunk,
+                "pack_id": pack_id,
+                "positions": [p for p, _ in unchanged],
+                "files": [f for _, f in unchanged],
+            },
+        )
     session.execute(delete(C).where(C.c.job_id == job_id, C.c.chunk == chunk))
     session.execute(insert(C).values(job_id=job_id, chunk=chunk, files=len(rows)))
 
@@ -125,6 +153,7 @@ _MERGE = text(
         source_file = excluded.source_file, content_hash = excluded.content_hash,
         updated_at = excluded.updated_at
     WHERE w.pack_id = excluded.pack_id
+    RETURNING w.ref, (w.xmax = 0) AS inserted
     """
 ).bindparams(bindparam("ok", STATUS_OK))
 
@@ -175,15 +204,15 @@ _REPORT = text(
 )
 
 
-def merge(session: Session, job_id: uuid.UUID, pack_id: int, now: Any) -> list[str]:
-    """Upserts the staged valid workflows, deletes the pack's workflows with no file (returns
-    their refs), and brings the file cache in line with the files."""
+def merge(session: Session, job_id: uuid.UUID, pack_id: int, now: Any) -> tuple[list[str], set[str]]:
+    """Upserts the staged valid workflows, deletes the pack's workflows with no file, and brings
+    the file cache in line with the files. Returns (removed refs, refs created by this merge)."""
     params = {"job_id": job_id, "pack_id": pack_id}
-    session.execute(_MERGE, {**params, "now": now})
+    created = {ref for ref, inserted in session.execute(_MERGE, {**params, "now": now}) if inserted}
     removed = session.execute(_REMOVE, params).scalars().all()
     session.execute(_CACHE, params)
     session.execute(_UNCACHE, params)
-    return sorted(removed)
+    return sorted(removed), created
 
 
 def report_rows(session: Session, job_id: uuid.UUID) -> list[Any]:
@@ -195,4 +224,4 @@ def drop(session: Session, job_id: uuid.UUID) -> None:
     session.execute(delete(C).where(C.c.job_id == job_id))
 
 
-__all__ = ["STATUS_UNCHANGED", "CachedFile", "cached_files", "checked_row", "merge", "unchanged_row"]
+__all__ = ["STATUS_UNCHANGED", "CachedFile", "cached_files", "checked_row", "merge"]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
@@ -86,9 +87,12 @@ class Accepted(BaseModel):
     location: str
 
 
-def _read_job(job_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def _outcome(job_id: uuid.UUID) -> tuple[str, str | None, str | None]:
     with Session(get_engine(), expire_on_commit=False) as s:
-        return jobs.get_job(s, job_id)
+        return jobs.outcome(s, job_id)
+
+
+_FINISHED = (JobStatus.SUCCEEDED.value, JobStatus.FAILED.value)
 
 
 async def _run(
@@ -99,30 +103,29 @@ async def _run(
     user_id: int | None,
     wait_s: float,
     options: dict[str, Any] | None = None,
-) -> JSONResponse:
+) -> Response:
     job = await run_in_threadpool(
         dispatch.start_pack_job, session, ref, kind, JobTrigger.MANUAL, user_id=user_id, options=options
     )
     job_id = job.id
 
     async def is_done() -> bool:
-        j = await run_in_threadpool(_read_job, job_id)
-        return jobs.is_finished(j)
+        status, _, _ = await run_in_threadpool(_outcome, job_id)
+        return status in _FINISHED
 
     await wait_for_job(getattr(request.app.state, "redis", None), job_id, wait_s, is_done)
-    job = await run_in_threadpool(_read_job, job_id)
+    status, error, result_text = await run_in_threadpool(_outcome, job_id)
     location = f"/api/v1/jobs/{job_id}"
     verb = "sync" if kind == JobKind.SYNC else "validate"
-    if job.status == JobStatus.SUCCEEDED.value:
-        data = {**(job.result or {}), "job_id": str(job_id)}
+    if status == JobStatus.SUCCEEDED.value and result_text is not None:
         message = "Pack workflows synced successfully" if kind == JobKind.SYNC else "Pack workflows validated"
-        return JSONResponse({"data": data, "message": message})
-    if job.status == JobStatus.FAILED.value:
-        return JSONResponse(
-            {"error": f"Failed to {verb} workflows: {job.error}", "job_id": str(job_id)}, status_code=500
-        )
+        # The worker stored the result (with its job_id) as JSON: sent as is, never decoded here.
+        body_text = '{"data":' + result_text + ',"message":' + json.dumps(message) + "}"
+        return Response(body_text, media_type="application/json")
+    if status == JobStatus.FAILED.value:
+        return JSONResponse({"error": f"Failed to {verb} workflows: {error}", "job_id": str(job_id)}, status_code=500)
     body = {
-        "data": Accepted(job_id=job_id, status=job.status, location=location).model_dump(mode="json"),
+        "data": Accepted(job_id=job_id, status=status, location=location).model_dump(mode="json"),
         "message": f"The {verb} is still running: poll {location}",
     }
     return JSONResponse(body, status_code=202, headers={"Location": location})
@@ -152,7 +155,7 @@ async def sync_workflows(
     full: Annotated[
         bool, Query(description="Read and check every file, even those unchanged since the last sync")
     ] = False,
-) -> JSONResponse:
+) -> Response:
     """Load, validate and register the pack's workflow files; waits for the worker's result.
 
     Invalid workflows are listed in `errors` and never block the valid ones.
@@ -170,7 +173,7 @@ async def sync_workflows(
 )
 async def validate_workflows(
     ref: PackRef, request: Request, session: SessionDep, user: CurrentUser, settings: SettingsDep
-) -> JSONResponse:
+) -> Response:
     """Load and validate the pack's workflow files without registering anything."""
     return await _run(request, ref, JobKind.VALIDATE, session, user.id, settings.celery.result_wait_seconds)
 
