@@ -282,12 +282,16 @@ def touch_fraction(pack_dir: Path, fraction: float) -> int:
 def many_packs(stack: Stack, refs: list[str]) -> float:
     t0 = time.perf_counter()
     r = stack.post("/api/v1/packs/sync", json={"packs": refs})
-    jobs = r.json()["data"]["jobs"]
-    for j in jobs:
-        job = stack.wait_job(j["id"])
-        if job["status"] != "succeeded":
-            raise RuntimeError(f"job {j['id']} failed: {job['error']}")
-    return time.perf_counter() - t0
+    batch = r.json()["data"]["batch_id"]
+    while True:
+        summary = stack.get(f"/api/v1/jobs/batches/{batch}").json()["data"]
+        if summary["finished"]:
+            break
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - t0
+    if summary["jobs"]["failed"]:
+        raise RuntimeError(f"{summary['jobs']['failed']} jobs of the batch failed")
+    return elapsed
 
 
 def api_overhead(stack: Stack, ref: str, n: int = 100) -> dict[str, Any]:
@@ -341,16 +345,19 @@ def run(workflows: int = 10000, packs: int = 200, per_pack: int = 50) -> dict[st
         stack.setup_db()
         stack.start_api()
         stack.start_workers(1)
-        fl = floor(big_src)
-        out["floor"] = fl
+        # the floor, twice (best of): the machine is shared and noisy
+        out["floor"] = min((floor(big_src) for _ in range(2)), key=lambda f: f["total"])
         for p in range(packs):
             stack.post("/api/v1/packs", json={"ref": f"many_{p}", "label": "m", "version": "1"})
         stack.post("/api/v1/packs", json={"ref": "tiny_0", "label": "t", "version": "1"})
 
-        # cold, one worker
+        # cold, one worker (best of two, like the floor)
         fresh_pack(stack, "bench_0", parked)
         with rss_peak(stack) as peak:
             cold1, data1 = timed_sync(stack, "bench_0")
+        (base / "bench_0").rename(parked)
+        fresh_pack(stack, "bench_0", parked)
+        cold1 = min(cold1, timed_sync(stack, "bench_0")[0])
         out["cold_1_worker"] = cold1
         out["worker_rss_peak_mb"] = peak["mb"]
         out["registered"] = data1["registered_count"]

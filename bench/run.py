@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """`make bench`: every benchmark of the project, one table, JSON under bench/results/.
 
-python bench/run.py [--only validate] [--workflows N]
+    python bench/run.py [--workflows 10000] [--skip-sync]
+
+Validation throughput (files -> diagnostics, one core), then sync at scale
+through the HTTP API with real workers, side by side with the floor (read +
+parse with yaml-rs + COPY of one row per workflow) measured in the same run.
 """
 
 from __future__ import annotations
@@ -10,12 +14,14 @@ import argparse
 import json
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import bench_sync  # noqa: E402
 import bench_validate  # noqa: E402
 
 
@@ -23,39 +29,61 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workflows", type=int, default=10000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--skip-sync", action="store_true", help="only the validation benchmark (no services)")
     a = ap.parse_args()
+    started = time.perf_counter()
+    rows: list[dict] = []
 
-    import tempfile
-
-    rows = []
     with tempfile.TemporaryDirectory(prefix="attune-bench-") as tmp:
         base = bench_validate.generate(Path(tmp), a.workflows, 0.02)
         v = bench_validate.measure(base, "bench_0", a.repeat)
-    rows.append(
-        {
-            "benchmark": f"validate {v['workflows']} workflows, files -> diagnostics, 1 core",
-            "seconds": v["total_s"],
-            "per_workflow_ms": v["ms_per_workflow"],
-            "target": "<= 1.3 ms per workflow",
-            "ok": v["ms_per_workflow"] <= 1.3,
-            "detail": v,
-        }
-    )
-    width = max(len(r["benchmark"]) for r in rows)
-    print(f"{'benchmark':<{width}}  {'seconds':>8}  {'ms/wf':>7}  target                   ok")
-    for r in rows:
-        print(
-            f"{r['benchmark']:<{width}}  {r['seconds']:>8.3f}  {r['per_workflow_ms']:>7.3f}  "
-            f"{r['target']:<24} {'yes' if r['ok'] else 'NO'}"
+    rows.append({"what": f"validate {v['workflows']} workflows, files -> diagnostics, 1 core",
+                 "value": v["ms_per_workflow"], "unit": "ms/workflow", "target": "<= 1.3", "ok": v["ms_per_workflow"] <= 1.3})  # fmt: skip
+
+    detail: dict = {"validate": v}
+    if not a.skip_sync:
+        s = bench_sync.run(a.workflows)
+        detail["sync"] = s
+        fl = s["floor"]["total"]
+
+        def ratio(what: str, seconds: float, target: float, higher_is_better: bool = False) -> None:
+            value = seconds
+            ok = value >= target if higher_is_better else value <= target
+            rows.append({"what": what, "value": round(value, 3), "unit": "x", "target": (">= " if higher_is_better else "<= ") + str(target), "ok": ok})  # fmt: skip
+
+        rows.append({"what": f"floor: read {s['floor']['read']:.2f} + parse {s['floor']['parse']:.2f} + COPY {s['floor']['copy']:.2f}",
+                     "value": round(fl, 3), "unit": "s", "target": "", "ok": True})  # fmt: skip
+        ratio(f"cold sync, 1 worker ({s['cold_1_worker']:.2f} s) / floor", s["cold_1_worker"] / fl, 1.5)
+        ratio(f"re-sync, nothing changed ({s['resync_unchanged']:.2f} s) / floor", s["resync_unchanged"] / fl, 0.1)
+        ratio(f"re-sync, 1% changed ({s['resync_1pct']:.2f} s) / floor", s["resync_1pct"] / fl, 0.15)
+        ratio(
+            f"cold sync: 1 worker / 2 workers ({s['cold_2_workers']:.2f} s)",
+            s["cold_1_worker"] / s["cold_2_workers"],
+            1.6,
+            True,
         )
+        ratio(f"200 packs x 50: 1 worker ({s['many_1_worker']:.2f} s) / 2 workers ({s['many_2_workers']:.2f} s)",
+              s["many_1_worker"] / s["many_2_workers"], 1.6, True)  # fmt: skip
+        rows.append({"what": "sync endpoint, 1-workflow pack, median", "value": round(s["api"]["median_ms"], 1),
+                     "unit": "ms", "target": "< 30", "ok": s["api"]["median_ms"] < 30})  # fmt: skip
+        rows.append({"what": "50 concurrent sync requests: errors", "value": s["api"]["concurrent_50_errors"],
+                     "unit": "", "target": "0", "ok": s["api"]["concurrent_50_errors"] == 0})  # fmt: skip
+        rows.append({"what": "worker peak RSS, 10,000-workflow sync", "value": round(s["worker_rss_peak_mb"], 1),
+                     "unit": "MB", "target": "< 500", "ok": s["worker_rss_peak_mb"] < 500})  # fmt: skip
+        rows.append({"what": "same result with 1 and 2 workers", "value": s["same_result_1_vs_2_workers"],
+                     "unit": "", "target": "true", "ok": s["same_result_1_vs_2_workers"]})  # fmt: skip
+
+    width = max(len(r["what"]) for r in rows)
+    print(f"\n{'measure':<{width}}  {'value':>9} {'unit':<12} {'target':<8} ok")
+    for r in rows:
+        print(f"{r['what']:<{width}}  {r['value']!s:>9} {r['unit']:<12} {r['target']:<8} {'yes' if r['ok'] else 'NO'}")
     out = HERE / "results"
     out.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    path = out / f"bench-{stamp}.json"
-    path.write_text(
-        json.dumps({"machine": platform.platform(), "python": platform.python_version(), "rows": rows}, indent=2)
-    )
-    print(f"written {path.relative_to(HERE.parent)}")
+    path = out / f"bench-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
+                                "seconds": round(time.perf_counter() - started, 1), "rows": rows, "detail": detail},
+                               indent=2, default=str))  # fmt: skip
+    print(f"written {path.relative_to(HERE.parent)} in {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":

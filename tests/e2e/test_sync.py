@@ -311,10 +311,17 @@ def test_bulk_sync(api, packs):
     r = client.post("/api/v1/packs/sync", json={"packs": ["bulk_a", "bulk_c"]}, headers=auth)
     assert r.status_code == 202, r.text
     started = r.json()["data"]["jobs"]
+    batch_id = r.json()["data"]["batch_id"]
     assert [j["pack_ref"] for j in started] == ["bulk_a", "bulk_c"]
-    assert all(j["trigger"] == "bulk" for j in started)
+    assert all(j["trigger"] == "bulk" and j["batch_id"] == batch_id for j in started)
     for j in started:
         assert wait_job(client, auth, j["id"])["status"] == "succeeded"
+    batch = client.get(f"/api/v1/jobs/batches/{batch_id}", headers=auth).json()["data"]
+    assert batch["finished"] is True
+    assert batch["jobs_total"] == 2
+    assert batch["jobs"] == {"queued": 0, "running": 0, "succeeded": 2, "failed": 0}
+    assert batch["files_done"] == batch["files_total"] == 2
+    assert client.get(f"/api/v1/jobs/batches/{uuid.uuid4()}", headers=auth).status_code == 404
     everyone = client.post("/api/v1/packs/sync", headers=auth)
     assert len(everyone.json()["data"]["jobs"]) == 3
     assert client.post("/api/v1/packs/sync", json={"packs": ["nope"]}, headers=auth).status_code == 404

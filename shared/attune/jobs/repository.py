@@ -33,6 +33,10 @@ def outcome(session: Session, job_id: uuid.UUID) -> tuple[str, str | None, str |
     return None if row is None else (row[0], row[1], row[2])
 
 
+def batch(session: Session, batch_id: uuid.UUID) -> Sequence[Job]:
+    return session.exec(select(Job).where(Job.batch_id == batch_id).order_by(Job.pack_ref)).all()
+
+
 def list_for_pack(session: Session, pack_ref: str, *, limit: int, offset: int) -> tuple[Sequence[Job], int]:
     total = session.exec(select(func.count()).select_from(Job).where(Job.pack_ref == pack_ref)).one()
     rows = session.exec(

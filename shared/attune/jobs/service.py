@@ -23,6 +23,7 @@ def create_job(
     *,
     options: dict[str, Any] | None = None,
     user_id: int | None = None,
+    batch_id: uuid.UUID | None = None,
 ) -> Job:
     return repository.add(
         session,
@@ -34,6 +35,7 @@ def create_job(
             pack_ref=pack.ref,
             options=options or {},
             created_by=user_id,
+            batch_id=batch_id,
         ),
     )
 
@@ -57,6 +59,25 @@ def outcome(session: Session, job_id: uuid.UUID) -> tuple[str, str | None, str |
     if found is None:
         raise NotFound(f"Job '{job_id}' not found")
     return found
+
+
+def batch_summary(session: Session, batch_id: uuid.UUID) -> dict[str, Any]:
+    rows = repository.batch(session, batch_id)
+    if not rows:
+        raise NotFound(f"Batch '{batch_id}' not found")
+    counts = {s.value: 0 for s in JobStatus}
+    for job in rows:
+        counts[job.status] = counts.get(job.status, 0) + 1
+    totals = [j.progress_total for j in rows]
+    return {
+        "batch_id": batch_id,
+        "jobs_total": len(rows),
+        "jobs": counts,
+        "finished": counts[JobStatus.SUCCEEDED.value] + counts[JobStatus.FAILED.value] == len(rows),
+        "files_done": sum(j.progress_done for j in rows),
+        "files_total": None if any(t is None for t in totals) else sum(t or 0 for t in totals),
+        "job_ids": [j.id for j in rows],
+    }
 
 
 def list_pack_jobs(session: Session, pack_ref: str, *, limit: int, offset: int) -> tuple[Sequence[Job], int]:

@@ -66,6 +66,10 @@ class Locator:
         return node
 
     def position(self, path: Path, *, key: bool = False) -> tuple[int, int]:
+        if not path and self._root is None:
+            found = _root_position(self.text)
+            if found is not None:  # the document's start, without composing the whole file
+                return found
         node = self.node(path, key=key)
         if node is None:
             return 1, 1
@@ -116,6 +120,19 @@ class Locator:
         except (yaml.YAMLError, RecursionError):
             pass
         return 1, 1
+
+
+def _root_position(text: str) -> tuple[int, int] | None:
+    """Line and column of the document's first node: the first line that is not blank,
+    a comment, a directive or a bare document marker. None when unsure."""
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or stripped.startswith("%") or stripped == "---":
+            continue
+        if stripped.startswith("---") or stripped.startswith("..."):
+            return None
+        return number, len(line) - len(line.lstrip()) + 1
+    return None
 
 
 def decode(data: bytes) -> tuple[str | None, Diagnostic | None]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
 
 from attune.jobs import service as jobs
 from attune.jobs.schemas import JobPublic
@@ -11,6 +12,24 @@ from attune_api.deps import CurrentUser, PackRef, SessionDep
 from attune_api.schemas import Envelope, Page, Pagination, error_responses
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"], responses=error_responses(401, 503))
+
+
+class BatchSummary(BaseModel):
+    batch_id: uuid.UUID
+    jobs_total: int
+    jobs: dict[str, int] = Field(description="Jobs by status: queued, running, succeeded, failed")
+    finished: bool
+    files_done: int
+    files_total: int | None = Field(description="Known once every job has listed its files")
+    job_ids: list[uuid.UUID]
+
+
+@router.get("/jobs/batches/{batch_id}", response_model=Envelope[BatchSummary], responses=error_responses(404, 422))
+def get_batch(batch_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Envelope[BatchSummary]:
+    """Overall progress of the jobs one POST /api/v1/packs/sync started."""
+    summary = BatchSummary(**jobs.batch_summary(session, batch_id))
+    done = summary.jobs["succeeded"] + summary.jobs["failed"]
+    return Envelope(data=summary, message=f"{done} of {summary.jobs_total} jobs finished")
 
 
 @router.get("/jobs/{job_id}", response_model=Envelope[JobPublic], responses=error_responses(404, 422))

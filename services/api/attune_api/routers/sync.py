@@ -187,6 +187,7 @@ class BulkSyncRequest(BaseModel):
 
 
 class BulkSyncAccepted(BaseModel):
+    batch_id: uuid.UUID = Field(description="GET /api/v1/jobs/batches/{batch_id} reports overall progress")
     jobs: list[JobPublic]
 
 
@@ -202,15 +203,16 @@ def sync_all(session: SessionDep, user: CurrentUser, body: BulkSyncRequest | Non
 
     refs = body.packs if body and body.packs is not None else packs.all_refs(session)
     targets = [packs.get_pack(session, r) for r in dict.fromkeys(refs)]  # 404 before anything starts
+    batch_id = uuid.uuid4()
     started = []
     for pack in targets:
-        job = jobs.create_job(session, pack, JobKind.SYNC, JobTrigger.BULK, user_id=user.id)
+        job = jobs.create_job(session, pack, JobKind.SYNC, JobTrigger.BULK, user_id=user.id, batch_id=batch_id)
         started.append(job)
     session.commit()
     for job in started:
         if dispatch.enqueue_committed(session, job) is not None:
             session.refresh(job)  # marked failed: the broker is down
     return Envelope(
-        data=BulkSyncAccepted(jobs=[JobPublic.of(j) for j in started]),
-        message=f"Started {len(started)} sync jobs",
+        data=BulkSyncAccepted(batch_id=batch_id, jobs=[JobPublic.of(j) for j in started]),
+        message=f"Started {len(started)} sync jobs: follow them at /api/v1/jobs/batches/{batch_id}",
     )
