@@ -37,8 +37,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="attune-bench-") as tmp:
         base = bench_validate.generate(Path(tmp), a.workflows, 0.02)
         v = bench_validate.measure(base, "bench_0", a.repeat)
-    rows.append({"what": f"validate {v['workflows']} workflows, files -> diagnostics, 1 core",
-                 "value": v["ms_per_workflow"], "unit": "ms/workflow", "target": "<= 1.3", "ok": v["ms_per_workflow"] <= 1.3})  # fmt: skip
+    rows.append(
+        {
+            "what": f"validate {v['workflows']} workflows, files -> diagnostics, 1 core",
+            "value": v["ms_per_workflow"],
+            "unit": "ms/workflow",
+            "target": "<= 1.3",
+            "ok": v["ms_per_workflow"] <= 1.3,
+        }
+    )
 
     detail: dict = {"validate": v}
     if not a.skip_sync:
@@ -46,13 +53,14 @@ def main() -> None:
         detail["sync"] = s
         fl = s["floor"]["total"]
 
-        def ratio(what: str, seconds: float, target: float, higher_is_better: bool = False) -> None:
-            value = seconds
+        def ratio(what: str, value: float, target: float, higher_is_better: bool = False) -> None:
             ok = value >= target if higher_is_better else value <= target
-            rows.append({"what": what, "value": round(value, 3), "unit": "x", "target": (">= " if higher_is_better else "<= ") + str(target), "ok": ok})  # fmt: skip
+            sign = ">= " if higher_is_better else "<= "
+            rows.append({"what": what, "value": round(value, 3), "unit": "x", "target": sign + str(target), "ok": ok})
 
-        rows.append({"what": f"floor: read {s['floor']['read']:.2f} + parse {s['floor']['parse']:.2f} + COPY {s['floor']['copy']:.2f}",
-                     "value": round(fl, 3), "unit": "s", "target": "", "ok": True})  # fmt: skip
+        f = s["floor"]
+        what = f"floor: read {f['read']:.2f} + parse {f['parse']:.2f} + COPY {f['copy']:.2f}"
+        rows.append({"what": what, "value": round(fl, 3), "unit": "s", "target": "", "ok": True})
         ratio(f"cold sync, 1 worker ({s['cold_1_worker']:.2f} s) / floor", s["cold_1_worker"] / fl, 1.5)
         ratio(f"re-sync, nothing changed ({s['resync_unchanged']:.2f} s) / floor", s["resync_unchanged"] / fl, 0.1)
         ratio(f"re-sync, 1% changed ({s['resync_1pct']:.2f} s) / floor", s["resync_1pct"] / fl, 0.15)

@@ -1,4 +1,6 @@
-"""Thin tasks: take ids, open a session scope, call one service, return a plain dict."""
+"""Thin tasks: take ids, open a session scope, call one service, return a plain dict.
+
+The job row holds status and result: the sync tasks store nothing in Celery's result backend."""
 
 from __future__ import annotations
 
@@ -20,25 +22,25 @@ def ping() -> dict[str, object]:
     return {"pong": True, "worker": f"{socket.gethostname()}:{os.getpid()}", "users": user_count}
 
 
-@app.task(name="packs.sync_workflows")
+@app.task(name="packs.sync_workflows", ignore_result=True, track_started=False)
 def sync_workflows(job_id: str) -> dict[str, object]:
     """Load, validate and register a pack's workflows (job row holds options and result)."""
     return run_job(uuid.UUID(job_id))
 
 
-@app.task(name="packs.validate_workflows")
+@app.task(name="packs.validate_workflows", ignore_result=True, track_started=False)
 def validate_workflows(job_id: str) -> dict[str, object]:
     """Load and validate a pack's workflows; registers nothing."""
     return run_job(uuid.UUID(job_id))
 
 
-@app.task(name="packs.sync_chunk")
+@app.task(name="packs.sync_chunk", ignore_result=True, track_started=False)
 def sync_chunk(job_id: str, index: int, first_position: int, names: list[str]) -> dict[str, object]:
     """Check one slice of a large pack's files and stage the outcome."""
     return run_chunk(uuid.UUID(job_id), index, first_position, names)
 
 
-@app.task(name="packs.sync_finish")
+@app.task(name="packs.sync_finish", ignore_result=True, track_started=False)
 def sync_finish(job_id: str) -> dict[str, object]:
     """Register every staged chunk of a large pack's sync in one transaction."""
     return run_finish(uuid.UUID(job_id))

@@ -17,6 +17,12 @@ def all_refs(session: Session) -> set[str]:
     return set(session.exec(select(Action.ref)).all())
 
 
+def registered_of_pack(session: Session, pack_id: int) -> set[tuple[str, str, str]]:
+    """(ref, source file, content hash) of the pack's registered actions."""
+    rows = session.exec(select(Action.ref, Action.source_file, Action.content_hash).where(Action.pack_id == pack_id))
+    return {(r, f, h) for r, f, h in rows}
+
+
 def refs_taken(session: Session, pack_id: int, refs: Sequence[str]) -> set[str]:
     """Those of ``refs`` that another pack registered."""
     if not refs:

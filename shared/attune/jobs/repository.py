@@ -17,10 +17,7 @@ def add(session: Session, job: Job) -> Job:
 
 
 def get(session: Session, job_id: uuid.UUID, *, for_update: bool = False) -> Job | None:
-    stmt = select(Job).where(Job.id == job_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    return session.exec(stmt).first()
+    return session.get(Job, job_id, with_for_update=for_update or None)
 
 
 def set_fields(session: Session, job_id: uuid.UUID, **values: Any) -> None:

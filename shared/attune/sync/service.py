@@ -161,7 +161,8 @@ def stage_chunk(
     force: bool = False,
     cache: dict[str, staging.CachedFile] | None = None,
 ) -> int:
-    """Checks one chunk of files (all of them when ``names`` is None) and stages the outcome.
+    """Checks one chunk of files (all of them when ``names`` is None: the whole sync in the
+    caller's transaction) and stages the outcome.
     A file is not read when its stat key matches the cache and its calls resolve as
     before (unless ``force``)."""
     assert pack.id is not None
@@ -196,14 +197,18 @@ def stage_chunk(
         rows.append(staging.checked_row(job_id, chunk, position, f, r, ctx.unresolved(r.deps)))
         if progress and i % 250 == 249:
             progress(i + 1, total)
-    staging.write_chunk(session, job_id, chunk, rows, pack.id, unchanged)
+    staging.write_chunk(session, job_id, chunk, rows, pack.id, unchanged, fan_in=names is not None)
     return len(rows) + len(unchanged)
 
 
-def finish_sync(session: Session, job_id: uuid.UUID, pack: Pack, ctx: SyncContext) -> dict[str, Any]:
-    """Registers what the chunks staged, in the caller's transaction, under the pack's lock."""
+def finish_sync(
+    session: Session, job_id: uuid.UUID, pack: Pack, ctx: SyncContext, *, fan_in: bool = True
+) -> dict[str, Any]:
+    """Registers what the chunks staged, in the caller's transaction, under the pack's lock
+    (already held when the sync is done whole: ``fan_in`` false)."""
     assert pack.id is not None
-    lock_pack(session, pack.id)
+    if fan_in:
+        lock_pack(session, pack.id)
     now = utcnow()
     removed, created = staging.merge(session, job_id, pack.id, now)
     register_actions(session, pack.id, ctx.actions, now)
@@ -230,7 +235,7 @@ def finish_sync(session: Session, job_id: uuid.UUID, pack: Pack, ctx: SyncContex
                 "changed": status != STATUS_UNCHANGED,
             }
         )
-    staging.drop(session, job_id)
+    staging.drop(session, job_id, fan_in=fan_in)
     return {
         "pack_ref": pack.ref,
         "loaded_count": len(entries) + len(errors),
@@ -312,7 +317,7 @@ def sync_pack(
         return missing_directory_result(pack.ref)
     ctx = build_context(session, settings, pack)
     stage_chunk(session, settings, job_id, pack, ctx, 0, None, 0, progress, force, cache)
-    return finish_sync(session, job_id, pack, ctx)
+    return finish_sync(session, job_id, pack, ctx, fan_in=False)
 
 
 def _load(settings: Settings, pack_ref: str) -> PackFiles | None:

@@ -109,10 +109,14 @@ def write_chunk(
     rows: Sequence[tuple],
     pack_id: int,
     unchanged: Sequence[tuple[int, str]] = (),
+    fan_in: bool = True,
 ) -> None:
     """Replaces the chunk's rows (a redelivered chunk writes them again) and marks it done.
-    ``rows`` are checked files; ``unchanged`` (position, file) are copied from pack_files."""
-    session.execute(delete(S).where(S.c.job_id == job_id, S.c.chunk == chunk))
+    ``rows`` are checked files; ``unchanged`` (position, file) are copied from pack_files.
+    Without ``fan_in`` (a sync done whole in one transaction) there is nothing to replace
+    and no chunk to count."""
+    if fan_in:
+        session.execute(delete(S).where(S.c.job_id == job_id, S.c.chunk == chunk))
     copy_rows(session, S, COLUMNS, rows)
     if unchanged:
         session.execute(
@@ -125,8 +129,9 @@ def write_chunk(
                 "files": [f for _, f in unchanged],
             },
         )
-    session.execute(delete(C).where(C.c.job_id == job_id, C.c.chunk == chunk))
-    session.execute(insert(C).values(job_id=job_id, chunk=chunk, files=len(rows)))
+    if fan_in:
+        session.execute(delete(C).where(C.c.job_id == job_id, C.c.chunk == chunk))
+        session.execute(insert(C).values(job_id=job_id, chunk=chunk, files=len(rows) + len(unchanged)))
 
 
 def chunks_done(session: Session, job_id: uuid.UUID) -> int:
@@ -219,9 +224,10 @@ def report_rows(session: Session, job_id: uuid.UUID) -> list[Any]:
     return list(session.execute(_REPORT, {"job_id": job_id}).all())
 
 
-def drop(session: Session, job_id: uuid.UUID) -> None:
+def drop(session: Session, job_id: uuid.UUID, *, fan_in: bool = True) -> None:
     session.execute(delete(S).where(S.c.job_id == job_id))
-    session.execute(delete(C).where(C.c.job_id == job_id))
+    if fan_in:
+        session.execute(delete(C).where(C.c.job_id == job_id))
 
 
 __all__ = ["STATUS_UNCHANGED", "CachedFile", "cached_files", "checked_row", "merge"]

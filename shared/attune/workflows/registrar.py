@@ -12,7 +12,12 @@ from attune.workflows.checker import ActionResult
 
 
 def register_actions(session: Session, pack_id: int, actions: Sequence[ActionResult], now: datetime) -> None:
-    """Upserts the pack's readable actions and removes those whose file is gone."""
+    """Upserts the pack's readable actions and removes those whose file is gone
+    (nothing is written when the registered actions are those of the files)."""
+    registered = actions_repo.registered_of_pack(session, pack_id)
+    wanted = {(a.ref, a.file, a.content_hash) for a in actions if a.meta is not None}
+    if wanted == registered:
+        return
     rows = []
     for a in actions:
         if a.meta is None:
