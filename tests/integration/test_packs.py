@@ -117,3 +117,15 @@ def test_unknown_route_is_json_404(client, auth):
     r = client.get("/api/v1/nothing-here", headers=auth)
     assert r.status_code == 404
     assert "error" in r.json()
+
+
+def test_offset_beyond_what_the_database_takes_is_422(client, auth):
+    r = client.get("/api/v1/packs?offset=525952949403886206469537792", headers=auth)
+    assert r.status_code == 422
+    assert "error" in r.json()
+
+
+def test_undecodable_body_is_400(client, auth):
+    r = client.put("/api/v1/packs/x", content=b"\xff\xfe\x00", headers={**auth, "Content-Type": "application/json"})
+    assert r.status_code in (400, 422)
+    assert "error" in r.json()

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from attune.errors import AttuneError
@@ -77,6 +77,12 @@ def install(app: FastAPI) -> None:
     async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:
         log.warning("database unavailable: %s", str(exc).splitlines()[0])
         return error_response(503, "Database unavailable, try again later")
+
+    @app.exception_handler(DataError)
+    async def _bad_value(_: Request, exc: DataError) -> JSONResponse:
+        # A value the database cannot hold (out of range, bad encoding) that validation let through.
+        log.warning("database refused a value: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
+        return error_response(400, "Invalid value: the database cannot store it")
 
     @app.exception_handler(DBAPIError)
     async def _db_error(_: Request, exc: DBAPIError) -> JSONResponse:

@@ -17,6 +17,7 @@ from attune.config import DEV_SECRET_NOTICE, get_settings
 from attune.jobs.notify import redis_url
 from attune_api import errors
 from attune_api.routers import auth, health, jobs, packs, sync, workflows
+from attune_api.schemas import ErrorBody
 
 DESCRIPTION = """
 Loads workflow definitions from pack directories, validates them and keeps the
@@ -67,6 +68,8 @@ def create_app() -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # an undecodable body (not UTF-8, not JSON) is a 400 from any route
+        responses={400: {"model": ErrorBody, "description": "Malformed request"}},
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     errors.install(app)

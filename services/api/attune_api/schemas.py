@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, Field
 
 T = TypeVar("T")
+MAX_OFFSET = 2**31 - 1  # a page offset the database can take (larger ones are a 422, not a 500)
 
 
 class Envelope(BaseModel, Generic[T]):

@@ -9,7 +9,7 @@ from attune.jobs import service as jobs
 from attune.jobs.schemas import JobPublic
 from attune.packs import service as packs
 from attune_api.deps import CurrentUser, PackRef, SessionDep
-from attune_api.schemas import Envelope, Page, Pagination, error_responses
+from attune_api.schemas import MAX_OFFSET, Envelope, Page, Pagination, error_responses
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"], responses=error_responses(401, 503))
 
@@ -45,7 +45,7 @@ def list_pack_jobs(
     session: SessionDep,
     user: CurrentUser,
     limit: int = Query(20, ge=1, le=200),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Page[JobPublic]:
     """A pack's jobs, newest first."""
     packs.get_pack(session, ref)

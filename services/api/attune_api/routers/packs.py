@@ -9,7 +9,7 @@ from attune.packs import service as packs
 from attune.packs.models import PackCreate, PackPublic, PackUpdate
 from attune_api import hooks
 from attune_api.deps import CurrentUser, PackRef, SessionDep
-from attune_api.schemas import Envelope, Page, Pagination, error_responses
+from attune_api.schemas import MAX_OFFSET, Envelope, Page, Pagination, error_responses
 
 
 class PackSaved(Envelope[PackPublic]):
@@ -39,7 +39,7 @@ def list_packs(
     session: SessionDep,
     user: CurrentUser,
     limit: int = Query(50, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Page[PackPublic]:
     """Packs ordered by ref, a page at a time."""
     rows, total = packs.list_packs(session, limit=limit, offset=offset)

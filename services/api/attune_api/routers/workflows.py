@@ -8,7 +8,7 @@ from attune.packs.models import PACK_REF_MAX, PACK_REF_PATTERN
 from attune.workflows import service as workflows
 from attune.workflows.public import WorkflowDetail, WorkflowSummary
 from attune_api.deps import CurrentUser, SessionDep
-from attune_api.schemas import Envelope, Page, Pagination, error_responses
+from attune_api.schemas import MAX_OFFSET, Envelope, Page, Pagination, error_responses
 
 router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"], responses=error_responses(401, 503))
 
@@ -36,7 +36,7 @@ def list_workflows(
     ] = None,
     tag: Annotated[str | None, Query(max_length=200, description="Only workflows with this tag")] = None,
     limit: int = Query(50, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Page[WorkflowSummary]:
     """Registered workflow definitions, ordered by ref."""
     rows, total = workflows.list_workflows(session, pack_ref=pack, tag=tag, limit=limit, offset=offset)
