@@ -135,12 +135,16 @@ def db(configured: dict[str, str]) -> Iterator[None]:
 
 
 def _purge_queue(broker_url: str) -> None:
-    """Drops messages a previous test left for jobs whose rows are gone."""
+    """Drops messages a previous test left for jobs whose rows are gone, and login counters."""
     import redis
+
+    from attune.auth.throttle import PREFIX
 
     client = redis.Redis.from_url(broker_url)
     try:
         client.delete(os.environ["ATTUNE__CELERY__TASK_QUEUE"])
+        for key in client.scan_iter(PREFIX + "*"):
+            client.delete(key)
     finally:
         client.close()
 

@@ -47,6 +47,9 @@ class AuthSettings(BaseModel):
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     access_token_ttl_seconds: int = Field(default=3600, ge=10)
     refresh_token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    # Failed logins allowed per login and client address within the lockout window.
+    login_max_failures: int = Field(default=10, ge=1)
+    login_lockout_seconds: int = Field(default=300, ge=1)
 
 
 class ApiSettings(BaseModel):

@@ -120,3 +120,31 @@ def test_expired_token_message(client, user):
     r = client.get("/api/v1/packs", headers={"Authorization": f"Bearer {_token('1', exp_delta=-5)}"})
     assert r.json() == {"error": "Token has expired"}
     assert r.headers["www-authenticate"] == "Bearer"
+
+
+def test_brute_force_is_slowed(client, user, monkeypatch):
+    from attune.config import get_settings
+
+    monkeypatch.setattr(get_settings().auth, "login_max_failures", 3)
+    bad = {"login": user["login"], "password": "wrong-wrong-wrong"}
+    assert [client.post("/auth/login", json=bad).status_code for _ in range(3)] == [401, 401, 401]
+    blocked = client.post("/auth/login", json=user)  # even the right password, for a while
+    assert blocked.status_code == 429
+    assert blocked.json()["error"].startswith("Too many failed logins: try again in")
+    assert 1 <= int(blocked.headers["retry-after"]) <= 300
+    # an unknown login is counted and refused alike: the answer reveals nothing
+    ghost = {"login": "nobody", "password": "wrong-wrong-wrong"}
+    assert [client.post("/auth/login", json=ghost).status_code for _ in range(4)] == [401, 401, 401, 429]
+
+
+def test_success_resets_the_count(client, user, monkeypatch):
+    from attune.config import get_settings
+
+    monkeypatch.setattr(get_settings().auth, "login_max_failures", 3)
+    bad = {"login": user["login"], "password": "wrong-wrong-wrong"}
+    for _ in range(2):
+        assert client.post("/auth/login", json=bad).status_code == 401
+    assert client.post("/auth/login", json=user).status_code == 200
+    for _ in range(2):
+        assert client.post("/auth/login", json=bad).status_code == 401
+    assert client.post("/auth/login", json=user).status_code == 200

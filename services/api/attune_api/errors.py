@@ -57,10 +57,13 @@ def error_response(status: int, message: str, **extra: Any) -> JSONResponse:
 def install(app: FastAPI) -> None:
     @app.exception_handler(AttuneError)
     async def _domain(_: Request, exc: AttuneError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        resp = error_response(exc.status_code, exc.message, **exc.extra)
-        if headers:
-            resp.headers.update(headers)
+        extra = dict(exc.extra)
+        retry_after = extra.pop("retry_after", None)
+        resp = error_response(exc.status_code, exc.message, **extra)
+        if exc.status_code == 401:
+            resp.headers["WWW-Authenticate"] = "Bearer"
+        if retry_after is not None:
+            resp.headers["Retry-After"] = str(retry_after)
         return resp
 
     @app.exception_handler(StarletteHTTPException)

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from attune.auth import throttle
 from attune.auth.security import decode_token, issue_tokens
+from attune.errors import Unauthorized
 from attune.users import service as users
 from attune_api.deps import SessionDep, SettingsDep
 from attune_api.schemas import Envelope, error_responses
@@ -34,9 +36,18 @@ class Tokens(BaseModel):
 
 
 @router.post("/login", response_model=Envelope[Tokens], responses=error_responses(401, 422, 429, 503))
-def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> Envelope[Tokens]:
-    """Exchange a login and password for an access token and a refresh token."""
-    user = users.authenticate(session, body.login, body.password)
+def login(body: LoginRequest, request: Request, session: SessionDep, settings: SettingsDep) -> Envelope[Tokens]:
+    """Exchange a login and password for an access token and a refresh token.
+
+    Repeated failures for one login from one address are refused with 429 for a while."""
+    address = request.client.host if request.client else "unknown"
+    throttle.check(settings, body.login, address)
+    try:
+        user = users.authenticate(session, body.login, body.password)
+    except Unauthorized:
+        throttle.record_failure(settings, body.login, address)
+        raise
+    throttle.reset(settings, body.login, address)
     assert user.id is not None
     pair = issue_tokens(settings.auth, user.id)
     return Envelope(data=Tokens(**pair.__dict__), message="Logged in")
