@@ -26,7 +26,11 @@ def celery_conf(settings: Settings) -> dict[str, Any]:
         "result_expires": 24 * 3600,
         "broker_connection_retry_on_startup": True,
         "broker_connection_timeout": 3,
-        "broker_transport_options": {"socket_connect_timeout": 3, "socket_timeout": 10},
+        "broker_transport_options": {
+            "socket_connect_timeout": 3,
+            "socket_timeout": 10,
+            "visibility_timeout": settings.celery.visibility_timeout_seconds,
+        },
         "redis_socket_connect_timeout": 3,
         "redis_socket_timeout": 10,
         "worker_hijack_root_logger": False,

@@ -40,6 +40,13 @@ class CelerySettings(BaseModel):
     # answering 202 with the job id to poll.
     result_wait_seconds: float = Field(default=120.0, gt=0)
     task_queue: str = "attune"
+    # A task whose worker vanished (killed, host lost) goes back to the queue after this
+    # long (Redis broker); sync tasks and chunks last seconds, far less than this.
+    visibility_timeout_seconds: int = Field(default=900, ge=30)
+    # A job still queued or running this long after it was created is marked failed
+    # (no worker will finish it); checked by the API every sweep interval.
+    job_stale_seconds: int = Field(default=3600, ge=60)
+    sweep_interval_seconds: float = Field(default=60.0, gt=0)
 
 
 class AuthSettings(BaseModel):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
@@ -14,6 +16,8 @@ from starlette.responses import Response
 
 from attune import __version__
 from attune.config import DEV_SECRET_NOTICE, get_settings
+from attune.db.engine import session_scope
+from attune.jobs import service as jobs_service
 from attune.jobs.notify import redis_url
 from attune_api import errors
 from attune_api.routers import auth, health, jobs, packs, sync, workflows
@@ -46,13 +50,36 @@ class BodySizeLimit(BaseHTTPMiddleware):
         return await call_next(request)
 
 
+def _sweep_once(stale_seconds: int) -> list:
+    with session_scope() as session:
+        return jobs_service.fail_stale_jobs(session, stale_seconds)
+
+
+async def sweep_stale_jobs(interval: float, stale_seconds: int) -> None:
+    """Marks failed the jobs no worker will finish (see celery.job_stale_seconds)."""
+    log = logging.getLogger("attune.api")
+    while True:
+        try:
+            failed = await run_in_threadpool(_sweep_once, stale_seconds)
+            if failed:
+                log.warning("marked %d stale jobs failed: %s", len(failed), ", ".join(map(str, failed)))
+        except Exception as exc:  # the database may be down: try again next time
+            log.warning("stale job sweep failed: %s", exc)
+        await asyncio.sleep(interval)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    url = redis_url(get_settings())
+    settings = get_settings()
+    url = redis_url(settings)
     app.state.redis = Redis.from_url(url, socket_connect_timeout=2) if url else None
+    sweeper = asyncio.create_task(
+        sweep_stale_jobs(settings.celery.sweep_interval_seconds, settings.celery.job_stale_seconds)
+    )
     try:
         yield
     finally:
+        sweeper.cancel()
         if app.state.redis is not None:
             with suppress(Exception):  # closing a pool whose connections already dropped
                 await app.state.redis.aclose()

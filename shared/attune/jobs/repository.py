@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, text, update
@@ -32,6 +33,16 @@ def outcome(session: Session, job_id: uuid.UUID) -> tuple[str, str | None, str |
 
 def batch(session: Session, batch_id: uuid.UUID) -> Sequence[Job]:
     return session.exec(select(Job).where(Job.batch_id == batch_id).order_by(Job.pack_ref)).all()
+
+
+def fail_stale(session: Session, older_than: datetime, error: str, now: datetime) -> list[uuid.UUID]:
+    stmt = (
+        update(Job)
+        .where(col(Job.status).in_(("queued", "running")), col(Job.created_at) < older_than)
+        .values(status="failed", error=error, finished_at=now)
+        .returning(col(Job.id))
+    )
+    return list(session.execute(stmt).scalars())
 
 
 def list_for_pack(session: Session, pack_ref: str, *, limit: int, offset: int) -> tuple[Sequence[Job], int]:

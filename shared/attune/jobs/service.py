@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -79,6 +80,17 @@ def batch_summary(session: Session, batch_id: uuid.UUID) -> dict[str, Any]:
         "files_total": None if any(t is None for t in totals) else sum(t or 0 for t in totals),
         "job_ids": [j.id for j in rows],
     }
+
+
+def fail_stale_jobs(session: Session, stale_seconds: int) -> list[uuid.UUID]:
+    """Marks failed the jobs queued or running for longer than ``stale_seconds``."""
+    now = utcnow()
+    return repository.fail_stale(
+        session,
+        now - timedelta(seconds=stale_seconds),
+        f"No worker finished this job within {stale_seconds} s (worker lost, or none running)",
+        now,
+    )
 
 
 def list_pack_jobs(session: Session, pack_ref: str, *, limit: int, offset: int) -> tuple[Sequence[Job], int]:
