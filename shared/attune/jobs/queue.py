@@ -39,6 +39,9 @@ def send(task_name: str, args: list[Any], *, task_id: str | None = None) -> None
             args=args,
             task_id=task_id,
             queue=app.conf.task_default_queue,
+            # The job row holds the outcome: nothing to fetch from the result backend,
+            # so sending never waits on it (it would retry for long when Redis is down).
+            ignore_result=True,
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2, "interval_max": 0.5},
         )
