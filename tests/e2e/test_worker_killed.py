@@ -53,7 +53,7 @@ def private_workers(configured, monkeypatch, tmp_path):
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
-            )  # fmt: skip
+            )
         )
     monkeypatch.setattr(get_settings().celery, "task_queue", name)
     queue.reset_producer()
