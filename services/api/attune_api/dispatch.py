@@ -34,7 +34,7 @@ def start_pack_job(
     options: dict[str, Any] | None = None,
 ) -> Job:
     """For the manual endpoints: 404 for an unknown pack, 503 when the broker is down."""
-    pack = packs.get_pack(session, pack_ref)
+    pack = packs.get_pack(session, pack_ref, keep=True)
     # Visible to the worker at once; if the database crashed before flushing it, the
     # caller got no answer and the job never ran: nothing to lose by not waiting for the disk.
     jobs.relax_durability(session)

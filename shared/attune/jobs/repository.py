@@ -25,10 +25,13 @@ def set_fields(session: Session, job_id: uuid.UUID, **values: Any) -> None:
     session.execute(update(Job).where(col(Job.id) == job_id).values(**values))
 
 
-def outcome(session: Session, job_id: uuid.UUID) -> tuple[str, str | None, str | None] | None:
-    """(status, error, result as JSON text): what a waiter needs, without decoding the result."""
-    row = session.execute(text("SELECT status, error, result::text FROM jobs WHERE id = :id"), {"id": job_id}).first()
-    return None if row is None else (row[0], row[1], row[2])
+def outcome(session: Session, job_id: uuid.UUID) -> tuple[str, str | None, str | None, bool] | None:
+    """(status, error, result as JSON text, whether the pack still exists): what a waiter
+    needs, without decoding the result."""
+    row = session.execute(
+        text("SELECT status, error, result::text, pack_id IS NOT NULL FROM jobs WHERE id = :id"), {"id": job_id}
+    ).first()
+    return None if row is None else (row[0], row[1], row[2], row[3])
 
 
 def batch(session: Session, batch_id: uuid.UUID) -> Sequence[Job]:

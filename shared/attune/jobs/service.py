@@ -56,7 +56,7 @@ def get_job_for_update(session: Session, job_id: uuid.UUID) -> Job:
     return job
 
 
-def outcome(session: Session, job_id: uuid.UUID) -> tuple[str, str | None, str | None]:
+def outcome(session: Session, job_id: uuid.UUID) -> tuple[str, str | None, str | None, bool]:
     found = repository.outcome(session, job_id)
     if found is None:
         raise NotFound(f"Job '{job_id}' not found")

@@ -8,10 +8,10 @@ from sqlmodel import Session, select
 from attune.packs.models import Pack
 
 
-def get_by_ref(session: Session, ref: str, *, for_update: bool = False) -> Pack | None:
+def get_by_ref(session: Session, ref: str, *, for_update: bool = False, for_share: bool = False) -> Pack | None:
     stmt = select(Pack).where(Pack.ref == ref)
-    if for_update:
-        stmt = stmt.with_for_update()
+    if for_update or for_share:
+        stmt = stmt.with_for_update(read=for_share and not for_update)
     return session.exec(stmt).first()
 
 

@@ -15,8 +15,10 @@ def pack_not_found(ref: str) -> NotFound:
     return NotFound(f"Pack '{ref}' not found")
 
 
-def get_pack(session: Session, ref: str) -> Pack:
-    pack = repository.get_by_ref(session, ref)
+def get_pack(session: Session, ref: str, *, keep: bool = False) -> Pack:
+    """``keep``: hold a share lock until the transaction ends, so that the pack cannot be
+    deleted while rows pointing at it (jobs) are being written."""
+    pack = repository.get_by_ref(session, ref, for_share=keep)
     if pack is None:
         raise pack_not_found(ref)
     return pack

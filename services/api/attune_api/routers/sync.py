@@ -87,7 +87,7 @@ class Accepted(BaseModel):
     location: str
 
 
-def _outcome(job_id: uuid.UUID) -> tuple[str, str | None, str | None]:
+def _outcome(job_id: uuid.UUID) -> tuple[str, str | None, str | None, bool]:
     with Session(get_engine(), expire_on_commit=False) as s:
         return jobs.outcome(s, job_id)
 
@@ -110,11 +110,11 @@ async def _run(
     job_id = job.id
 
     async def is_done() -> bool:
-        status, _, _ = await run_in_threadpool(_outcome, job_id)
+        status, _, _, _ = await run_in_threadpool(_outcome, job_id)
         return status in _FINISHED
 
     await wait_for_job(getattr(request.app.state, "redis", None), job_id, wait_s, is_done)
-    status, error, result_text = await run_in_threadpool(_outcome, job_id)
+    status, error, result_text, pack_exists = await run_in_threadpool(_outcome, job_id)
     location = f"/api/v1/jobs/{job_id}"
     verb = "sync" if kind == JobKind.SYNC else "validate"
     if status == JobStatus.SUCCEEDED.value and result_text is not None:
@@ -122,6 +122,9 @@ async def _run(
         # The worker stored the result (with its job_id) as JSON: sent as is, never decoded here.
         body_text = '{"data":' + result_text + ',"message":' + json.dumps(message) + "}"
         return Response(body_text, media_type="application/json")
+    if status == JobStatus.FAILED.value and not pack_exists:
+        # the pack was deleted while its job waited or ran: what the caller asked for is gone
+        return JSONResponse({"error": f"Pack '{ref}' not found", "job_id": str(job_id)}, status_code=404)
     if status == JobStatus.FAILED.value:
         return JSONResponse({"error": f"Failed to {verb} workflows: {error}", "job_id": str(job_id)}, status_code=500)
     body = {
@@ -202,7 +205,7 @@ def sync_all(session: SessionDep, user: CurrentUser, body: BulkSyncRequest | Non
     from attune.packs import service as packs
 
     refs = body.packs if body and body.packs is not None else packs.all_refs(session)
-    targets = [packs.get_pack(session, r) for r in dict.fromkeys(refs)]  # 404 before anything starts
+    targets = [packs.get_pack(session, r, keep=True) for r in dict.fromkeys(refs)]  # 404 before anything starts
     batch_id = uuid.uuid4()
     started = []
     for pack in targets:
