@@ -95,3 +95,13 @@ def test_yaml_error_position():
 def test_all_errors_of_a_file_are_reported():
     r = _check("tasks:\n  - name: a\n    action: nope.nope\n  - name: a\n    action: p.a\n    next: [{do: [zz]}]\n")
     assert sorted(codes(r)) == ["duplicate-task", "missing-field", "undefined-action", "undefined-task"]
+
+
+def test_huge_integers_are_a_diagnostic():
+    r = _check(
+        "version: '1'\nvars:\n  big: 123456789012345678901234567890\ntasks:\n  - {name: t, action: p.a, timeout: 99999999999999999999999}\n"
+    )
+    assert not r.ok
+    messages = [d.message for d in r.errors]
+    assert "Value at vars.big is an integer too large for JSON (quote it)" in messages
+    assert any("tasks[0].timeout" in m for m in messages)

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
+import orjson
 from sqlalchemy import Engine, create_engine, text
 from sqlmodel import Session
 
@@ -13,7 +14,13 @@ from attune.config import get_settings
 
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
-    kwargs: dict = {"echo": echo, "pool_pre_ping": True}
+    kwargs: dict = {
+        "echo": echo,
+        "pool_pre_ping": True,
+        # JSON columns (definitions, job results of thousands of entries) with orjson
+        "json_serializer": lambda obj: orjson.dumps(obj).decode(),
+        "json_deserializer": orjson.loads,
+    }
     if url.startswith("postgresql"):
         kwargs.update(pool_size=pool_size, max_overflow=pool_size, connect_args={"connect_timeout": 5})
     return create_engine(url, **kwargs)

@@ -86,12 +86,15 @@ def _kind(value: Any) -> str:
     return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
+_INT_MAX = 2**63 - 1  # what JSON consumers (Postgres jsonb aside) take as an integer
+
+
 def _is_int(v: Any) -> bool:
-    return type(v) is int
+    return type(v) is int and -_INT_MAX <= v <= _INT_MAX
 
 
 def _is_number(v: Any) -> bool:
-    return type(v) is int or (type(v) is float and math.isfinite(v))
+    return _is_int(v) or (type(v) is float and math.isfinite(v))
 
 
 def _empty(v: Any) -> bool:
@@ -103,8 +106,10 @@ def _clean(v: Any, depth: int) -> bool:
     t = type(v)
     if t is str:
         return not (("{{" in v or "{%" in v) and template_error(v))
-    if t is int or t is bool or v is None:
+    if t is bool or v is None:
         return True
+    if t is int:
+        return -_INT_MAX <= v <= _INT_MAX
     if t is float:
         return math.isfinite(v)
     if depth >= MAX_DEPTH:
@@ -207,6 +212,8 @@ class _Walker:
                             stack.append((item, (*p, k)))
                 else:
                     stack.extend((item, (*p, i)) for i, item in enumerate(v))
+            elif t is int and not -_INT_MAX <= v <= _INT_MAX:
+                self.err("type", f"Value at {render_path(p)} is an integer too large for JSON (quote it)", p)
             elif t is float and not math.isfinite(v):
                 self.err("type", f"Value at {render_path(p)} is {v}, which JSON cannot hold (quote it)", p)
 
