@@ -129,3 +129,9 @@ def test_undecodable_body_is_400(client, auth):
     r = client.put("/api/v1/packs/x", content=b"\xff\xfe\x00", headers={**auth, "Content-Type": "application/json"})
     assert r.status_code in (400, 422)
     assert "error" in r.json()
+
+
+def test_metadata_with_huge_numbers_is_stored(client, auth):
+    r = client.post("/api/v1/packs", json={**PACK, "meta": {"n": 10**30}}, headers=auth)
+    assert r.status_code == 201, r.text
+    assert client.get("/api/v1/packs/my_pack", headers=auth).json()["data"]["meta"] == {"n": 10**30}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -13,13 +14,20 @@ from sqlmodel import Session
 from attune.config import get_settings
 
 
+def _dumps(obj: object) -> str:
+    try:
+        return orjson.dumps(obj).decode()
+    except TypeError:  # what orjson refuses (integers beyond 64 bits in user metadata): plain json
+        return json.dumps(obj)
+
+
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     kwargs: dict = {
         "echo": echo,
         "pool_pre_ping": True,
-        # JSON columns (definitions, job results of thousands of entries) with orjson
-        "json_serializer": lambda obj: orjson.dumps(obj).decode(),
-        "json_deserializer": orjson.loads,
+        # JSON columns written with orjson (job results of thousands of entries); read with
+        # json, which keeps integers beyond 64 bits exact where orjson makes them floats
+        "json_serializer": _dumps,
     }
     if url.startswith("postgresql"):
         kwargs.update(pool_size=pool_size, max_overflow=pool_size, connect_args={"connect_timeout": 5})
