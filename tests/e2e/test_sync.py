@@ -345,3 +345,23 @@ def test_unchanged_invalid_files_are_not_read_again(api, packs):
     third = sync(client, auth, "cache_pack").json()["data"]
     assert third["errors"] == []
     assert third["registered_count"] == 2
+
+
+def test_huge_and_binary_files_are_diagnostics_not_failures(api, packs):
+    client, auth = api
+    root = packs.make("hostile", {"good.yaml": workflow_yaml("hostile.echo")})
+    with (root / "workflows" / "huge.yaml").open("wb") as fh:  # 50 MB
+        fh.write(b"# " + b"x" * (50 * 1024 * 1024) + b"\n")
+    (root / "workflows" / "binary.yaml").write_bytes(bytes(range(256)) * 64)
+    (root / "workflows" / "latin1.yaml").write_bytes('version: "1"\ndescription: "caf\xe9"\n'.encode("latin-1"))
+    create_pack(client, auth, "hostile")
+    r = sync(client, auth, "hostile")
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    assert data["registered_count"] == 1
+    errors = "\n".join(data["errors"])
+    assert "hostile.huge: File is 52428803 bytes, larger than the limit of 1048576 bytes" in errors
+    assert "hostile.binary: File is not valid UTF-8" in errors
+    assert "hostile.latin1: File is not valid UTF-8 (byte 0xe9" in errors
+    v = client.post("/api/v1/packs/hostile/workflows/validate", headers=auth).json()["data"]
+    assert v["error_count"] == 3
