@@ -52,11 +52,6 @@ def issue_tokens(settings: AuthSettings, user_id: int) -> TokenPair:
     )
 
 
-def issue_access_token(settings: AuthSettings, user_id: int) -> TokenPair:
-    """A new access token from a refresh; the refresh token is rotated too."""
-    return issue_tokens(settings, user_id)
-
-
 def decode_token(settings: AuthSettings, token: str, expected_type: str) -> int:
     """Returns the user id of a valid token of the expected type, else raises Unauthorized."""
     try:

@@ -229,6 +229,3 @@ def drop(session: Session, job_id: uuid.UUID, *, fan_in: bool = True) -> None:
     session.execute(delete(S).where(S.c.job_id == job_id))
     if fan_in:
         session.execute(delete(C).where(C.c.job_id == job_id))
-
-
-__all__ = ["STATUS_UNCHANGED", "CachedFile", "cached_files", "checked_row", "merge"]

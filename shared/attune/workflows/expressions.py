@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 from jinja2 import TemplateSyntaxError
@@ -14,16 +15,20 @@ def has_template(text: str) -> bool:
     return "{{" in text or "{%" in text
 
 
-@lru_cache(maxsize=65536)
-def template_error(text: str) -> str | None:
-    """None if ``text`` parses as a Jinja template, else the parser's message."""
+def _syntax_error(parse: Callable[[str], object], text: str) -> str | None:
     try:
-        _env.parse(text)
+        parse(text)
     except TemplateSyntaxError as exc:
         return exc.message or "syntax error"
     except (RecursionError, MemoryError):
         return "expression too deeply nested"
     return None
+
+
+@lru_cache(maxsize=65536)
+def template_error(text: str) -> str | None:
+    """None if ``text`` parses as a Jinja template, else the parser's message."""
+    return _syntax_error(_env.parse, text)
 
 
 @lru_cache(maxsize=65536)
@@ -31,10 +36,4 @@ def expression_error(text: str) -> str | None:
     """For fields that hold one expression (``when``, ``with_items``): with or without braces."""
     if has_template(text):
         return template_error(text)
-    try:
-        _env.compile_expression(text)
-    except TemplateSyntaxError as exc:
-        return exc.message or "syntax error"
-    except (RecursionError, MemoryError):
-        return "expression too deeply nested"
-    return None
+    return _syntax_error(_env.compile_expression, text)

@@ -12,10 +12,6 @@ from attune.workflows.models import WorkflowDefinition
 _T = WorkflowDefinition.__table__.c  # type: ignore[attr-defined]
 
 
-def refs_of_pack(session: Session, pack_id: int) -> set[str]:
-    return set(session.execute(sa.select(_T.ref).where(_T.pack_id == pack_id)).scalars())
-
-
 def exists_outside(session: Session, pack_id: int, ref: str) -> bool:
     return session.execute(sa.select(_T.id).where(_T.ref == ref, _T.pack_id != pack_id)).first() is not None
 
