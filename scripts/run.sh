@@ -1,18 +1,15 @@
 #!/usr/bin/env bash
-# `make run`: migrate, make sure a first user exists, then run a worker and the API.
+# `make run`: `attune dev` — migrate, make sure a first user exists, run a worker and the API.
+# With no database or broker configured it runs embedded (SQLite + filesystem broker in
+# ./.attune); set ATTUNE__DATABASE__URL / ATTUNE__CELERY__BROKER_URL (or config.yaml)
+# to run on Postgres and Redis.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 
-"$BIN/attune" db upgrade --create
-echo
-"$BIN/attune" user bootstrap
-echo
-
-mkdir -p .attune
-"$BIN/attune" worker --concurrency "${ATTUNE_WORKER_CONCURRENCY:-2}" >.attune/worker.log 2>&1 &
-worker_pid=$!
-trap 'kill "$worker_pid" 2>/dev/null || true; wait "$worker_pid" 2>/dev/null || true' EXIT INT TERM
-echo "worker started (pid $worker_pid, log .attune/worker.log)"
-echo "API on http://localhost:${ATTUNE__API__PORT:-8080}  (docs: /docs; stop with Ctrl-C)"
-"$BIN/attune" api
+args=(--concurrency "${ATTUNE_WORKER_CONCURRENCY:-2}")
+if [[ -z "${ATTUNE__PACKS_BASE_DIR:-}" && -z "${ATTUNE_CONFIG:-}" && ! -f config.yaml ]]; then
+  # nothing says where packs are: serve the example pack shipped with the repository
+  args+=(--packs-dir examples/packs)
+fi
+exec "$BIN/attune" dev "${args[@]}"

@@ -13,11 +13,17 @@ from typing import Annotated
 
 import typer
 
+from attune.client import commands as client_commands
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Attune pack-workflow service.")
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
 user_app = typer.Typer(no_args_is_help=True, help="User accounts.")
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
+app.command("login")(client_commands.login)
+app.command("logout")(client_commands.logout)
+app.add_typer(client_commands.pack_app, name="pack")
+app.add_typer(client_commands.job_app, name="job")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -83,6 +89,68 @@ def db_upgrade(
     typer.echo(f"database upgraded to {revision}")
 
 
+@app.command()
+def dev(
+    port: Annotated[int | None, typer.Option(help="API port (default: api.port, 8080)")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default: api.host)")] = None,
+    concurrency: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    packs_dir: Annotated[
+        Path | None, typer.Option(help="Packs base directory (default: packs_base_dir from the configuration)")
+    ] = None,
+) -> None:
+    """Everything in one command: migrate, make a first user, run a worker and the API.
+
+    With no database or broker configured this is the embedded mode: SQLite and Celery's
+    filesystem broker under data_dir (./.attune), no server needed. Configure
+    database.url / celery.broker_url to use Postgres and Redis instead."""
+    import signal
+    import subprocess
+
+    from attune.config import get_settings, reset_settings
+    from attune.db.migrate import ensure_database, upgrade
+
+    if packs_dir is not None:
+        os.environ["ATTUNE__PACKS_BASE_DIR"] = str(packs_dir.absolute())
+        reset_settings()
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.using_dev_secret:
+        # Tokens (and `attune login`) survive restarts: a random secret kept in data_dir
+        os.environ["ATTUNE__AUTH__JWT_SECRET"] = _kept_secret(settings.data_dir / "jwt-secret")
+        reset_settings()
+        settings = get_settings()
+    db = "SQLite " + settings.database.url.split("///", 1)[-1] if settings.embedded_database else "configured database"
+    broker = f"filesystem broker in {settings.broker_folder}" if settings.embedded_broker else "configured broker"
+    typer.echo(f"attune dev: {db}; {broker}; packs in {settings.packs_base_dir}")
+    ensure_database(settings.database.url)
+    upgrade(settings.database.url)
+    user_bootstrap(credentials_file=settings.data_dir / "initial-admin.txt")
+    log_path = settings.data_dir / "worker.log"
+    cmd = [sys.executable, "-m", "attune.cli", "worker", "--concurrency", str(concurrency)]
+    with log_path.open("a") as log:
+        worker_proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    typer.echo(f"worker started (pid {worker_proc.pid}, log {log_path})")
+    typer.echo(f"API on http://localhost:{port or settings.api.port}  (docs: /docs; stop with Ctrl-C)")
+    try:
+        api(host=host, port=port, reload=False)
+    finally:
+        worker_proc.send_signal(signal.SIGTERM)
+        try:
+            worker_proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker_proc.kill()
+
+
+def _kept_secret(path: Path) -> str:
+    if path.is_file():
+        return path.read_text().strip()
+    secret = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret + "\n")
+    return secret
+
+
 def _read_password(password_stdin: bool) -> str:
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -115,13 +183,18 @@ def user_create(
 @user_app.command("bootstrap")
 def user_bootstrap(
     login: Annotated[str, typer.Option(help="Login of the first user")] = "admin",
-    credentials_file: Annotated[Path, typer.Option(help="Where the generated password is kept (mode 0600)")] = Path(
-        ".attune/initial-admin.txt"
-    ),
+    credentials_file: Annotated[
+        Path | None,
+        typer.Option(help="Where the generated password is kept, mode 0600 (default: data_dir/initial-admin.txt)"),
+    ] = None,
 ) -> None:
     """Create a first user with a random password when there is none, and say how to log in."""
+    from attune.config import get_settings
     from attune.db.engine import session_scope
     from attune.users.service import create_user, has_users
+
+    if credentials_file is None:
+        credentials_file = get_settings().data_dir / "initial-admin.txt"
 
     with session_scope() as session:
         if has_users(session):
@@ -137,6 +210,7 @@ def user_bootstrap(
     body = (
         f"First user created: login '{login}', password '{password}'\n"
         f"Log in with:\n"
+        f"  attune login --user {login}   (the CLI; or with curl:)\n"
         f"  curl -s -X POST http://localhost:8080/auth/login -H 'Content-Type: application/json' \\\n"
         f'       -d \'{{"login": "{login}", "password": "{password}"}}\'\n'
         f"(kept in {credentials_file}; change it by creating your own user)"

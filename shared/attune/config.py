@@ -28,14 +28,17 @@ _PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "developme
 
 
 class DatabaseSettings(BaseModel):
-    url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/attune"
+    # Empty: the embedded SQLite database ``attune.db`` under ``data_dir`` (no server).
+    url: str = ""
     pool_size: int = Field(default=10, ge=1, le=200)
     echo: bool = False
 
 
 class CelerySettings(BaseModel):
-    broker_url: str = "redis://127.0.0.1:6379/0"
-    result_backend: str = "redis://127.0.0.1:6379/1"
+    # Empty: Celery's filesystem broker under ``data_dir`` (no server; one machine).
+    broker_url: str = ""
+    # Empty: the broker's Redis when the broker is Redis, else a SQLite file under ``data_dir``.
+    result_backend: str = ""
     # How long the manual sync/validate endpoints wait for the worker before
     # answering 202 with the job id to poll.
     result_wait_seconds: float = Field(default=120.0, gt=0)
@@ -70,6 +73,13 @@ class SyncSettings(BaseModel):
     # Packs with more workflow files than this are split into chunks of this
     # size, checked in parallel by the workers, then registered in one step.
     chunk_size: int = Field(default=1000, ge=10, le=1_000_000)
+
+
+class MetricsSettings(BaseModel):
+    # GET /metrics on the API (Prometheus text format).
+    enabled: bool = True
+    # Each worker serves its own metrics on this port (0: none).
+    worker_port: int = Field(default=9808, ge=0, le=65535)
 
 
 class YamlConfigSource(PydanticBaseSettingsSource):
@@ -113,16 +123,24 @@ class Settings(BaseSettings):
 
     env: Literal["development", "production"] = "development"
     packs_base_dir: Path = Path("/opt/attune/packs")
+    # Local state of the embedded mode (SQLite database, filesystem broker) and of `make run`.
+    data_dir: Path = Path(".attune")
     max_file_size: int = Field(default=1024 * 1024, ge=1)
     log_level: str = "INFO"
+    # json: one JSON object per line (with the request id); text: for people; auto: json in production.
+    log_format: Literal["auto", "text", "json"] = "auto"
     database: DatabaseSettings = DatabaseSettings()
     celery: CelerySettings = CelerySettings()
     auth: AuthSettings = AuthSettings()
     api: ApiSettings = ApiSettings()
     sync: SyncSettings = SyncSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     # True when no secret was configured and a random development one is used.
     using_dev_secret: bool = Field(default=False, exclude=True)
+    # True where no server was configured and the embedded default is used.
+    embedded_database: bool = Field(default=False, exclude=True)
+    embedded_broker: bool = Field(default=False, exclude=True)
 
     @classmethod
     def settings_customise_sources(
@@ -134,6 +152,31 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, YamlConfigSource(settings_cls, config_path()))
+
+    @model_validator(mode="after")
+    def _embedded_defaults(self) -> Settings:
+        """No database or broker configured: the embedded ones, under ``data_dir``."""
+        self.data_dir = self.data_dir.expanduser().absolute()
+        if not self.database.url:
+            self.database.url = f"sqlite:///{self.data_dir / 'attune.db'}"
+        if not self.celery.broker_url:
+            self.celery.broker_url = "filesystem://"
+        self.embedded_database = self.database.url.startswith("sqlite")
+        self.embedded_broker = self.celery.broker_url.startswith("filesystem://")
+        if not self.celery.result_backend:
+            broker = self.celery.broker_url
+            redis = broker.startswith(("redis://", "rediss://"))
+            self.celery.result_backend = broker if redis else f"db+sqlite:///{self.data_dir / 'celery-results.db'}"
+        return self
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_format == "json" or (self.log_format == "auto" and self.env == "production")
+
+    @property
+    def broker_folder(self) -> Path:
+        """The filesystem broker's message folder (embedded mode)."""
+        return self.data_dir / "broker"
 
     @model_validator(mode="after")
     def _secret_policy(self) -> Settings:

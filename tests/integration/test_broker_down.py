@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import free_port
 
+pytestmark = pytest.mark.server_only
+
 
 def _start_redis(port: int, workdir) -> subprocess.Popen:
     proc = subprocess.Popen(

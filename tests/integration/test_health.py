@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 
 def test_health(client):
     r = client.get("/health")
@@ -13,6 +15,7 @@ def test_ready_when_everything_is_up(client):
     assert r.json()["checks"] == {"database": "ok", "broker": "ok"}
 
 
+@pytest.mark.server_only
 def test_ready_names_the_broker_when_down(client, monkeypatch):
     from attune.config import get_settings
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import timedelta
-
-from sqlalchemy import text
 
 
 def _job(status: str, age_s: int) -> str:
@@ -29,10 +28,12 @@ def _job(status: str, age_s: int) -> str:
 
 
 def _status(job_id: str) -> tuple[str, str | None]:
-    from attune.db.engine import get_engine
+    from attune.db.engine import session_scope
+    from attune.jobs import service as jobs
 
-    with get_engine().connect() as c:
-        return tuple(c.execute(text("SELECT status, error FROM jobs WHERE id = :i"), {"i": job_id}).one())
+    with session_scope() as s:
+        job = jobs.get_job(s, uuid.UUID(job_id))
+        return job.status, job.error
 
 
 def test_sweep_marks_only_stale_jobs(db):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import JSON, Table, bindparam, text
 from sqlmodel import Session
 
 
@@ -19,6 +19,11 @@ def copy_rows(session: Session, table: Table, columns: Sequence[str], rows: Iter
             for row in rows:
                 cp.write_row(row)
         return
+    # Elsewhere (SQLite): one executemany of a plain INSERT. JSON columns arrive as JSON
+    # text and are bound as they are; the other columns through their types (UUIDs).
     batch = [dict(zip(columns, row, strict=True)) for row in rows]
     if batch:
-        conn.execute(insert(table), batch)
+        typed = [bindparam(c, type_=table.c[c].type) for c in columns if not isinstance(table.c[c].type, JSON)]
+        cols = ", ".join(f'"{c}"' for c in columns)
+        values = ", ".join(f":{c}" for c in columns)
+        conn.execute(text(f'INSERT INTO "{table.name}" ({cols}) VALUES ({values})').bindparams(*typed), batch)

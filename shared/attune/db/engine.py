@@ -6,9 +6,10 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 
 import orjson
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlmodel import Session
 
 from attune.config import get_settings
@@ -31,7 +32,49 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     }
     if url.startswith("postgresql"):
         kwargs.update(pool_size=pool_size, max_overflow=pool_size, connect_args={"connect_timeout": 5})
+        return create_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url, kwargs)
     return create_engine(url, **kwargs)
+
+
+def _sqlite_engine(url: str, kwargs: dict) -> Engine:
+    """The embedded database: one file shared by the API and worker processes.
+
+    WAL lets readers go on while one writer writes; every transaction starts with
+    BEGIN IMMEDIATE, so that two writers queue on the busy timeout instead of one
+    failing when it turns a read into a write."""
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    # API requests wait on the file lock holding a connection: room for all of them
+    engine = create_engine(
+        url, connect_args={"timeout": 60, "check_same_thread": False}, pool_size=10, max_overflow=100, **kwargs
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None  # SQLAlchemy's BEGIN below, not the driver's
+        cur = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=60000"):
+            cur.execute(f"PRAGMA {pragma}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
+        # read-only sessions (GET requests, job polling) read a snapshot and wait for no one
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+READ_ONLY = "attune_read_only"
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine (same pool) for transactions that only read: on SQLite they do not
+    take the write lock; elsewhere nothing changes."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 @lru_cache(maxsize=1)

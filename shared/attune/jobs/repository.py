@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, text, update
+from sqlalchemy import bindparam, func, text, update
 from sqlmodel import Session, col, select
 
 from attune.jobs.models import Job
@@ -25,12 +25,15 @@ def set_fields(session: Session, job_id: uuid.UUID, **values: Any) -> None:
     session.execute(update(Job).where(col(Job.id) == job_id).values(**values))
 
 
+_OUTCOME = text("SELECT status, error, CAST(result AS TEXT), pack_id IS NOT NULL FROM jobs WHERE id = :id").bindparams(
+    bindparam("id", type_=Job.__table__.c.id.type)  # type: ignore[attr-defined]
+)
+
+
 def outcome(session: Session, job_id: uuid.UUID) -> tuple[str, str | None, str | None, bool] | None:
     """(status, error, result as JSON text, whether the pack still exists): what a waiter
     needs, without decoding the result."""
-    row = session.execute(
-        text("SELECT status, error, result::text, pack_id IS NOT NULL FROM jobs WHERE id = :id"), {"id": job_id}
-    ).first()
+    row = session.execute(_OUTCOME, {"id": job_id}).first()
     return None if row is None else (row[0], row[1], row[2], row[3])
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, delete, func, insert, select, text
+from sqlalchemy import TextClause, bindparam, delete, func, insert, select, text
 from sqlmodel import Session
 
 from attune.db.copy import copy_rows
@@ -58,12 +58,24 @@ class CachedFile:
 
 
 _CACHED = (
-    "SELECT source_file, stat, content_hash, status, deps::text, unresolved::text, diagnostics::text "
-    "FROM pack_files WHERE pack_id = :p"
+    "SELECT source_file, stat, content_hash, status, CAST(deps AS TEXT), CAST(unresolved AS TEXT), "
+    "CAST(diagnostics AS TEXT) FROM pack_files WHERE pack_id = :p"
 )
+_JOB = bindparam("job_id", type_=S.c.job_id.type)  # UUIDs bound as each dialect stores them
+
+
+def _sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
 
 
 def cached_files(session: Session, pack_id: int, files: Sequence[str]) -> dict[str, CachedFile]:
+    if _sqlite(session):  # no arrays: an expanding IN, in batches under the parameter limit
+        stmt = text(_CACHED + " AND source_file IN :files").bindparams(bindparam("files", expanding=True))
+        found = {}
+        for start in range(0, len(files), 500):
+            batch = list(files[start : start + 500])
+            found.update({r[0]: CachedFile(*r[1:]) for r in session.execute(stmt, {"p": pack_id, "files": batch})})
+        return found
     rows = session.execute(text(_CACHED + " AND source_file = ANY(:files)"), {"p": pack_id, "files": list(files)})
     return {r[0]: CachedFile(*r[1:]) for r in rows}
 
@@ -88,19 +100,31 @@ def checked_row(
     )  # fmt: skip
 
 
-_STAGE_UNCHANGED = text(
-    """
+_STAGE_UNCHANGED_SQL = """
     INSERT INTO sync_staging (job_id, position, ref, chunk, status, name, source_file, content_hash, stat, diagnostics)
     SELECT :job_id, u.position, f.ref, :chunk, CASE WHEN f.status = :ok THEN :unchanged ELSE :unchanged_error END,
-           substr(f.ref, strpos(f.ref, '.') + 1), f.source_file, f.content_hash, f.stat, f.diagnostics
-    FROM unnest(CAST(:positions AS integer[]), CAST(:files AS text[])) AS u(position, source_file)
+           substr(f.ref, {find} + 1), f.source_file, f.content_hash, f.stat, f.diagnostics
+    FROM {pairs}
     JOIN pack_files f ON f.pack_id = :pack_id AND f.source_file = u.source_file
     """
-).bindparams(
-    bindparam("ok", STATUS_OK),
-    bindparam("unchanged", STATUS_UNCHANGED),
-    bindparam("unchanged_error", STATUS_UNCHANGED_ERROR),
-)
+
+
+def _stage_unchanged(dialect: str) -> TextClause:
+    if dialect == "sqlite":  # (position, file) pairs as one JSON array
+        pairs = (
+            "(SELECT json_extract(value, '$[0]') AS position, json_extract(value, '$[1]') AS source_file "
+            "FROM json_each(:pairs)) AS u"
+        )
+        sql = _STAGE_UNCHANGED_SQL.format(find="instr(f.ref, '.')", pairs=pairs)
+    else:
+        pairs = "unnest(CAST(:positions AS integer[]), CAST(:files AS text[])) AS u(position, source_file)"
+        sql = _STAGE_UNCHANGED_SQL.format(find="strpos(f.ref, '.')", pairs=pairs)
+    return text(sql).bindparams(
+        _JOB,
+        bindparam("ok", STATUS_OK),
+        bindparam("unchanged", STATUS_UNCHANGED),
+        bindparam("unchanged_error", STATUS_UNCHANGED_ERROR),
+    )
 
 
 def write_chunk(
@@ -120,16 +144,12 @@ def write_chunk(
         session.execute(delete(S).where(S.c.job_id == job_id, S.c.chunk == chunk))
     copy_rows(session, S, COLUMNS, rows)
     if unchanged:
-        session.execute(
-            _STAGE_UNCHANGED,
-            {
-                "job_id": job_id,
-                "chunk": chunk,
-                "pack_id": pack_id,
-                "positions": [p for p, _ in unchanged],
-                "files": [f for _, f in unchanged],
-            },
-        )
+        params: dict[str, Any] = {"job_id": job_id, "chunk": chunk, "pack_id": pack_id}
+        if _sqlite(session):
+            params["pairs"] = orjson.dumps(list(unchanged)).decode()
+        else:
+            params.update(positions=[p for p, _ in unchanged], files=[f for _, f in unchanged])
+        session.execute(_stage_unchanged(session.get_bind().dialect.name), params)
     if fan_in:
         session.execute(delete(C).where(C.c.job_id == job_id, C.c.chunk == chunk))
         session.execute(insert(C).values(job_id=job_id, chunk=chunk, files=len(rows) + len(unchanged)))
@@ -161,16 +181,30 @@ _MERGE = text(
     WHERE w.pack_id = excluded.pack_id
     RETURNING w.ref, (w.xmax = 0) AS inserted
     """
-).bindparams(bindparam("ok", STATUS_OK))
+).bindparams(_JOB, bindparam("ok", STATUS_OK))
+
+_MERGE_SQLITE = text(_MERGE.text.replace("RETURNING w.ref, (w.xmax = 0) AS inserted", "")).bindparams(
+    _JOB, bindparam("ok", STATUS_OK)
+)
+
+# SQLite has no xmax: the refs about to be inserted are read first (same transaction,
+# and BEGIN IMMEDIATE keeps every other writer out of it).
+_NEW_REFS = text(
+    """
+    SELECT s.ref FROM sync_staging s
+    WHERE s.job_id = :job_id AND s.status = :ok
+      AND NOT EXISTS (SELECT 1 FROM workflow_definitions w WHERE w.ref = s.ref)
+    """
+).bindparams(_JOB, bindparam("ok", STATUS_OK))
 
 _REMOVE = text(
     """
-    DELETE FROM workflow_definitions w
-    WHERE w.pack_id = :pack_id
-      AND w.ref NOT IN (SELECT s.ref FROM sync_staging s WHERE s.job_id = :job_id)
-    RETURNING w.ref
+    DELETE FROM workflow_definitions
+    WHERE pack_id = :pack_id
+      AND ref NOT IN (SELECT s.ref FROM sync_staging s WHERE s.job_id = :job_id)
+    RETURNING ref
     """
-)
+).bindparams(_JOB)
 
 # NOT IN (subquery) below: Postgres hashes the subquery once, whatever it guesses of
 # the never-analysed staging table (a correlated NOT EXISTS went quadratic at 10,000 files).
@@ -189,32 +223,36 @@ _CACHE = text(
         status = excluded.status, deps = excluded.deps, unresolved = excluded.unresolved,
         diagnostics = excluded.diagnostics
     """
-).bindparams(bindparam("ok", STATUS_OK), bindparam("error", STATUS_ERROR))
+).bindparams(_JOB, bindparam("ok", STATUS_OK), bindparam("error", STATUS_ERROR))
 
 _UNCACHE = text(
     """
-    DELETE FROM pack_files f
-    WHERE f.pack_id = :pack_id
-      AND f.source_file NOT IN (
+    DELETE FROM pack_files
+    WHERE pack_id = :pack_id
+      AND source_file NOT IN (
           SELECT s.source_file FROM sync_staging s WHERE s.job_id = :job_id AND s.status <> :file_error)
     """
-).bindparams(bindparam("file_error", STATUS_FILE_ERROR))
+).bindparams(_JOB, bindparam("file_error", STATUS_FILE_ERROR))
 
 _REPORT = text(
     """
-    SELECT s.ref, s.status, s.diagnostics::text, w.id, w.warnings::text
+    SELECT s.ref, s.status, CAST(s.diagnostics AS TEXT), w.id, CAST(w.warnings AS TEXT)
     FROM sync_staging s LEFT JOIN workflow_definitions w ON w.ref = s.ref
     WHERE s.job_id = :job_id
     ORDER BY s.position
     """
-)
+).bindparams(_JOB)
 
 
 def merge(session: Session, job_id: uuid.UUID, pack_id: int, now: Any) -> tuple[list[str], set[str]]:
     """Upserts the staged valid workflows, deletes the pack's workflows with no file, and brings
     the file cache in line with the files. Returns (removed refs, refs created by this merge)."""
     params = {"job_id": job_id, "pack_id": pack_id}
-    created = {ref for ref, inserted in session.execute(_MERGE, {**params, "now": now}) if inserted}
+    if _sqlite(session):
+        created = set(session.execute(_NEW_REFS, params).scalars())
+        session.execute(_MERGE_SQLITE, {**params, "now": now})
+    else:
+        created = {ref for ref, inserted in session.execute(_MERGE, {**params, "now": now}) if inserted}
     removed = session.execute(_REMOVE, params).scalars().all()
     session.execute(_CACHE, params)
     session.execute(_UNCACHE, params)

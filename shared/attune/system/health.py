@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from kombu import Connection
 
 from attune.config import Settings
@@ -18,6 +20,11 @@ def check_database() -> str | None:
 
 
 def check_broker(settings: Settings, timeout: float = 2.0) -> str | None:
+    if settings.embedded_broker:  # the filesystem broker: its folder must take files
+        folder = settings.broker_folder / "queue"
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            return f"filesystem broker folder {folder} is missing or not writable"
+        return None
     try:
         with Connection(settings.celery.broker_url, connect_timeout=timeout) as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout)

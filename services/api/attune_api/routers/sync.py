@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
-from attune.db.engine import get_engine
+from attune.db.engine import get_engine, read_only
 from attune.jobs import service as jobs
 from attune.jobs.models import JobKind, JobStatus, JobTrigger
 from attune.jobs.schemas import JobPublic
@@ -88,7 +88,7 @@ class Accepted(BaseModel):
 
 
 def _outcome(job_id: uuid.UUID) -> tuple[str, str | None, str | None, bool]:
-    with Session(get_engine(), expire_on_commit=False) as s:
+    with Session(read_only(get_engine()), expire_on_commit=False) as s:
         return jobs.outcome(s, job_id)
 
 
@@ -134,6 +134,16 @@ async def _run(
     return JSONResponse(body, status_code=202, headers={"Location": location})
 
 
+WaitQuery = Annotated[
+    float | None,
+    Query(
+        ge=0,
+        le=3600,
+        description="Seconds to wait for the result before answering 202 with the job to poll "
+        "(default: celery.result_wait_seconds; 0 answers 202 at once unless the job is done)",
+    ),
+]
+
 _COMMON = {
     **error_responses(404, 422),
     202: {
@@ -158,6 +168,7 @@ async def sync_workflows(
     full: Annotated[
         bool, Query(description="Read and check every file, even those unchanged since the last sync")
     ] = False,
+    wait: WaitQuery = None,
 ) -> Response:
     """Load, validate and register the pack's workflow files; waits for the worker's result.
 
@@ -166,7 +177,8 @@ async def sync_workflows(
     before) are not read again (`unchanged_count`). Workflows whose file was
     removed are deleted (listed in `removed`)."""
     options = {"full": True} if full else None
-    return await _run(request, ref, JobKind.SYNC, session, user.id, settings.celery.result_wait_seconds, options)
+    wait_s = settings.celery.result_wait_seconds if wait is None else wait
+    return await _run(request, ref, JobKind.SYNC, session, user.id, wait_s, options)
 
 
 @router.post(
@@ -175,10 +187,16 @@ async def sync_workflows(
     responses={**_COMMON, 200: {"content": {"application/json": {"example": VALIDATE_EXAMPLE}}}},
 )
 async def validate_workflows(
-    ref: PackRef, request: Request, session: SessionDep, user: CurrentUser, settings: SettingsDep
+    ref: PackRef,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    wait: WaitQuery = None,
 ) -> Response:
     """Load and validate the pack's workflow files without registering anything."""
-    return await _run(request, ref, JobKind.VALIDATE, session, user.id, settings.celery.result_wait_seconds)
+    wait_s = settings.celery.result_wait_seconds if wait is None else wait
+    return await _run(request, ref, JobKind.VALIDATE, session, user.id, wait_s)
 
 
 class BulkSyncRequest(BaseModel):
