@@ -49,6 +49,8 @@ def api(
         port=port or settings.api.port,
         reload=reload,
         log_level=settings.log_level.lower(),
+        # JSON logs: the API's own access lines (with request ids) replace uvicorn's
+        access_log=not settings.json_logs,
     )
 
 
@@ -59,9 +61,12 @@ def worker(
     pool: Annotated[str | None, typer.Option(help="Celery pool (prefork, solo, threads)")] = None,
     hostname: Annotated[str | None, typer.Option("--hostname", "-n", help="Worker node name")] = None,
 ) -> None:
-    """Run a Celery worker."""
+    """Run a Celery worker (serving its metrics on metrics.worker_port)."""
     from attune.config import get_settings
 
+    settings = get_settings()
+    if settings.metrics.worker_port:
+        _serve_worker_metrics(settings.metrics.worker_port)
     celery_app = importlib.import_module("attune_worker.celery_app").app
     argv = ["worker", f"--loglevel={loglevel}", "-Q", get_settings().celery.task_queue]
     if concurrency:
@@ -71,6 +76,27 @@ def worker(
     if hostname:
         argv.append(f"--hostname={hostname}")
     celery_app.worker_main(argv)
+
+
+def _serve_worker_metrics(port: int) -> None:
+    """Pool processes count into files of a private folder; this process serves their sum.
+    Set before anything imports prometheus_client, which reads the folder's name once."""
+    import atexit
+    import shutil
+    import tempfile
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        folder = tempfile.mkdtemp(prefix="attune-worker-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    from prometheus_client import start_http_server
+
+    from attune.observability.metrics import worker_registry
+
+    try:
+        start_http_server(port, registry=worker_registry())
+    except OSError as exc:  # a second worker on the same host: it runs, without an endpoint
+        typer.echo(f"worker metrics not served: port {port}: {exc.strerror}", err=True)
 
 
 @db_app.command("upgrade")

@@ -160,7 +160,7 @@ class Settings(BaseSettings):
         if not self.database.url:
             self.database.url = f"sqlite:///{self.data_dir / 'attune.db'}"
         if not self.celery.broker_url:
-            self.celery.broker_url = "filesystem://"
+            self.celery.broker_url = "filesystem://localhost/"
         self.embedded_database = self.database.url.startswith("sqlite")
         self.embedded_broker = self.celery.broker_url.startswith("filesystem://")
         if not self.celery.result_backend:

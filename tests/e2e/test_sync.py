@@ -365,3 +365,22 @@ def test_huge_and_binary_files_are_diagnostics_not_failures(api, packs):
     assert "hostile.latin1: File is not valid UTF-8 (byte 0xe9" in errors
     v = client.post("/api/v1/packs/hostile/workflows/validate", headers=auth).json()["data"]
     assert v["error_count"] == 3
+
+
+def test_request_id_follows_the_job_into_the_worker(worker, client, auth, packs):
+    """The API's request id is in the worker's log lines of the job it started, and the
+    worker's own /metrics counts the job."""
+    import httpx
+
+    packs.make("traced", {"a.yaml": workflow_yaml("traced.echo")})
+    client.post("/api/v1/packs", json={"ref": "traced", "label": "t", "version": "1"}, headers=auth)
+    rid = "trace-" + uuid.uuid4().hex[:12]
+    r = client.post("/api/v1/packs/traced/workflows/sync", headers={**auth, "X-Request-ID": rid})
+    assert r.status_code == 200
+    job_id = r.json()["data"]["job_id"]
+    lines = [line for line in worker.log_path.read_text().splitlines() if rid in line]
+    assert any(job_id in line for line in lines), lines
+    text = httpx.get(f"http://127.0.0.1:{worker.metrics_port}/metrics", timeout=5).text
+    assert 'attune_worker_jobs_total{kind="sync",outcome="succeeded"}' in text
+    assert 'attune_worker_tasks_total{outcome="success",task="packs.sync_workflows"}' in text
+    assert "attune_job_duration_seconds_bucket" in text

@@ -19,7 +19,8 @@ from attune.config import DEV_SECRET_NOTICE, get_settings
 from attune.db.engine import session_scope
 from attune.jobs import service as jobs_service
 from attune.jobs.notify import redis_url
-from attune_api import errors
+from attune.observability import logs
+from attune_api import errors, observe
 from attune_api.routers import auth, health, jobs, packs, sync, workflows
 from attune_api.schemas import ErrorBody
 
@@ -87,7 +88,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app() -> FastAPI:
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings, "api")
     if settings.using_dev_secret:
         logging.getLogger("attune.api").warning("Using a %s", DEV_SECRET_NOTICE)
     app = FastAPI(
@@ -99,6 +100,8 @@ def create_app() -> FastAPI:
         responses={400: {"model": ErrorBody, "description": "Malformed request"}},
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    # outermost: every answer, 413s and errors included, gets an id and is counted
+    app.add_middleware(observe.RequestContext, access_level=logging.INFO if settings.json_logs else logging.DEBUG)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(auth.router)
@@ -106,6 +109,8 @@ def create_app() -> FastAPI:
     app.include_router(sync.router)
     app.include_router(workflows.router)
     app.include_router(jobs.router)
+    if settings.metrics.enabled:
+        app.include_router(observe.router)
     return app
 
 

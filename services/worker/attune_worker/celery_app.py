@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from celery import Celery
+from contextvars import Token
+from typing import Any
+
+from celery import Celery, signals
 
 from attune.celery_config import make_celery as _make
 from attune.config import get_settings
+from attune.observability import logs
+from attune.observability.metrics import TASKS
 
 
 def make_celery() -> Celery:
@@ -13,3 +18,24 @@ def make_celery() -> Celery:
 
 
 app = make_celery()
+_tokens: dict[str, Token] = {}
+
+
+@signals.setup_logging.connect
+def _logging(**_: Any) -> None:
+    """Our logging (JSON or text, with request ids) instead of Celery's."""
+    logs.configure(get_settings(), "worker")
+
+
+@signals.task_prerun.connect
+def _request_id_in(task_id: str, task: Any, **_: Any) -> None:
+    # the API's request id, sent as a message header; tasks sent from here carry it on
+    _tokens[task_id] = logs.request_id_var.set(task.request.get(logs.TASK_HEADER))
+
+
+@signals.task_postrun.connect
+def _request_id_out(task_id: str, task: Any, state: str | None = None, **_: Any) -> None:
+    TASKS.labels(task.name, (state or "unknown").lower()).inc()
+    token = _tokens.pop(task_id, None)
+    if token is not None:
+        logs.request_id_var.reset(token)

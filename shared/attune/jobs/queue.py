@@ -11,6 +11,7 @@ from celery import Celery
 from attune.config import get_settings
 from attune.errors import DependencyUnavailable
 from attune.jobs.models import JobKind
+from attune.observability.logs import TASK_HEADER, request_id_var
 
 TASK_NAMES = {JobKind.SYNC: "packs.sync_workflows", JobKind.VALIDATE: "packs.validate_workflows"}
 
@@ -33,11 +34,14 @@ def enqueue(kind: JobKind, job_id: uuid.UUID) -> None:
 
 def send(task_name: str, args: list[Any], *, task_id: str | None = None) -> None:
     app = producer()
+    request_id = request_id_var.get()
     try:
         app.send_task(
             task_name,
             args=args,
             task_id=task_id,
+            # the request that started the work, for the worker's logs (and its own sends)
+            headers={TASK_HEADER: request_id} if request_id else None,
             queue=app.conf.task_default_queue,
             # The job row holds the outcome: nothing to fetch from the result backend,
             # so sending never waits on it (it would retry for long when Redis is down).
