@@ -13,7 +13,21 @@ class JobProgress(BaseModel):
 
 
 class JobPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "5294e9f9-694b-4c06-b5dd-3bca977f74f4", "kind": "sync", "trigger": "manual",
+                    "status": "running", "pack_ref": "my_pack", "options": {},
+                    "progress": {"done": 4000, "total": 10000}, "result": None, "error": None, "attempts": 1,
+                    "chunks_total": 10, "batch_id": None,
+                    "created_at": "2026-11-28T09:00:00Z", "started_at": "2026-11-28T09:00:01Z", "finished_at": None,
+                    "duration_seconds": None,
+                }
+            ]
+        },
+    )  # fmt: skip
 
     id: uuid.UUID
     kind: str = Field(description="sync or validate")

@@ -22,7 +22,21 @@ class PackBase(SQLModel):
 
 
 class PackCreate(PackBase):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+    model_config = ConfigDict(  # type: ignore[assignment]
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "ref": "my_pack",
+                    "label": "My pack",
+                    "version": "1.0.0",
+                    "description": "Deployment workflows",
+                    "tags": ["deploy"],
+                    "meta": {"owner": "platform-team"},
+                }
+            ]
+        },
+    )
 
     ref: PackRefStr
     tags: list[str] = Field(default_factory=list)
@@ -30,7 +44,9 @@ class PackCreate(PackBase):
 
 
 class PackUpdate(SQLModel):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+    model_config = ConfigDict(  # type: ignore[assignment]
+        extra="forbid", json_schema_extra={"examples": [{"version": "1.1.0", "description": "Now with rollbacks"}]}
+    )
 
     label: str | None = Field(default=None, min_length=1, max_length=255)
     version: str | None = Field(default=None, min_length=1, max_length=50)
@@ -51,6 +67,17 @@ class Pack(PackBase, table=True):
 
 
 class PackPublic(PackBase):
+    model_config = ConfigDict(  # type: ignore[assignment]
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 1, "ref": "my_pack", "label": "My pack", "version": "1.0.0",
+                    "description": "Deployment workflows", "tags": ["deploy"], "meta": {"owner": "platform-team"},
+                    "created_at": "2026-11-28T09:00:00Z", "updated_at": "2026-11-28T09:00:00Z",
+                }
+            ]
+        }
+    )  # fmt: skip
     id: int
     ref: str
     tags: list[str]

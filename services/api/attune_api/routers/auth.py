@@ -18,19 +18,21 @@ class LoginRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"login": "admin", "password": "s3cret-pass"}]}
     )
 
-    login: str = Field(min_length=1, max_length=128)
-    password: str = Field(min_length=1, max_length=1024)
+    login: str = Field(min_length=1, max_length=128, examples=["admin"])
+    password: str = Field(min_length=1, max_length=1024, examples=["correct horse battery staple"])
 
 
 class RefreshRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    refresh_token: str = Field(min_length=1, max_length=4096)
+    refresh_token: str = Field(
+        min_length=1, max_length=4096, examples=["eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0eXBlIjoicmVmcmVzaCJ9.c2ln"]
+    )
 
 
 class Tokens(BaseModel):
-    access_token: str
-    refresh_token: str
+    access_token: str = Field(examples=["eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"])
+    refresh_token: str = Field(examples=["eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0eXBlIjoicmVmcmVzaCJ9.c2ln"])
     expires_in: int = Field(description="Seconds until the access token expires")
     token_type: str = "Bearer"
 

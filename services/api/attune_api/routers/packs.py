@@ -52,6 +52,7 @@ def list_packs(
 
 @router.get("/{ref}", response_model=Envelope[PackPublic], responses=error_responses(404, 422))
 def get_pack(ref: PackRef, session: SessionDep, user: CurrentUser) -> Envelope[PackPublic]:
+    """One pack by its ref."""
     return Envelope(data=PackPublic.model_validate(packs.get_pack(session, ref)), message="Pack found")
 
 

@@ -203,7 +203,10 @@ class BulkSyncRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     packs: list[PackRefStr] | None = Field(
-        default=None, max_length=10_000, description="Pack refs to sync; all packs when omitted"
+        default=None,
+        max_length=10_000,
+        description="Pack refs to sync; all packs when omitted",
+        examples=[["my_pack", "core"]],
     )
 
 
