@@ -18,6 +18,10 @@ from pathlib import Path
 
 import pytest
 
+# server: Postgres + Redis (the default); embedded: SQLite + the filesystem broker, as a
+# fresh `attune dev` runs (make test runs the end-to-end tests in that mode too).
+MODE = os.environ.get("ATTUNE_TEST_MODE", "server")
+EMBEDDED = MODE == "embedded"
 DEFAULT_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/attune_test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 TEST_SECRET = "test-secret-" + "x" * 40
@@ -31,6 +35,20 @@ os.environ["ATTUNE__CELERY__TASK_QUEUE"] = f"attune-test-{uuid.uuid4().hex[:8]}"
 os.environ.pop("ATTUNE_CONFIG", None)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--soak", action="store_true", help="also run the long soak tests (make soak)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    soak = pytest.mark.skip(reason="a long soak test: run with `make soak`")
+    server = pytest.mark.skip(reason="needs the Postgres/Redis servers (not the embedded mode)")
+    for item in items:
+        if "soak" in item.keywords and not config.getoption("--soak"):
+            item.add_marker(soak)
+        if "server_only" in item.keywords and EMBEDDED:
+            item.add_marker(server)
+
+
 def _docker_engine() -> bool:
     if not shutil.which("docker"):
         return False
@@ -41,7 +59,11 @@ def _docker_engine() -> bool:
 
 
 @pytest.fixture(scope="session")
-def service_urls() -> Iterator[tuple[str, str]]:
+def service_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    if EMBEDDED:
+        os.environ["ATTUNE__DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
+        yield "", ""
+        return
     db = os.environ.get("ATTUNE_TEST_DATABASE_URL")
     redis_url = os.environ.get("ATTUNE_TEST_REDIS_URL")
     containers = []
@@ -83,12 +105,24 @@ def configured(service_urls: tuple[str, str], packs_dir: Path) -> Iterator[dict[
     from sqlalchemy import create_engine, make_url, text
     from sqlalchemy.pool import NullPool
 
-    from attune.config import reset_settings
+    from attune.config import get_settings, reset_settings
     from attune.db.engine import reset_engine
     from attune.db.migrate import ensure_database, upgrade
 
     reset_settings()
     reset_engine()
+    if EMBEDDED:  # empty URLs: the embedded defaults, under a fresh data_dir
+        settings = get_settings()
+        env.update(
+            ATTUNE__DATABASE__URL=settings.database.url,
+            ATTUNE__CELERY__BROKER_URL=settings.celery.broker_url,
+            ATTUNE__CELERY__RESULT_BACKEND=settings.celery.result_backend,
+            ATTUNE__DATA_DIR=str(settings.data_dir),
+        )
+        upgrade(settings.database.url)
+        yield env
+        reset_engine()
+        return
     # A fresh database per session: drop what a previous run left.
     u = make_url(db_url)
     admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
@@ -115,6 +149,10 @@ def db(configured: dict[str, str]) -> Iterator[None]:
     # A worker may still be running a job a previous test started: drop what
     # is queued, let what runs finish, then empty the tables.
     _purge_queue(configured["ATTUNE__CELERY__BROKER_URL"])
+    if EMBEDDED:
+        _empty_sqlite()
+        yield
+        return
     deadline = time.monotonic() + 30
     for attempt in range(20):
         try:
@@ -134,8 +172,33 @@ def db(configured: dict[str, str]) -> Iterator[None]:
     yield
 
 
+def _empty_sqlite() -> None:
+    from sqlalchemy import text
+
+    from attune.db.engine import get_engine
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # outside a transaction: the worker must be able to write
+        with get_engine().connect() as conn:
+            if not conn.execute(text("SELECT count(*) FROM jobs WHERE status = 'running'")).scalar():
+                break
+        time.sleep(0.05)
+    with get_engine().begin() as conn:
+        for table in ("sync_staging", "sync_chunks", "pack_files", *TABLES.split(", ")):
+            conn.execute(text(f"DELETE FROM {table}"))
+
+
 def _purge_queue(broker_url: str) -> None:
     """Drops messages a previous test left for jobs whose rows are gone, and login counters."""
+    if EMBEDDED:
+        from attune.auth import throttle
+        from attune.config import get_settings
+
+        folder = get_settings().broker_folder / "queue"
+        for message in folder.glob(f"*.{os.environ['ATTUNE__CELERY__TASK_QUEUE']}.msg"):
+            message.unlink(missing_ok=True)
+        throttle._local.counts.clear()
+        return
     import redis
 
     from attune.auth.throttle import PREFIX
@@ -192,7 +255,13 @@ def worker(configured: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
     """A real Celery worker process consuming the test queue."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     # Small chunks: packs over WORKER_CHUNK_SIZE files take the chunked (fan-out) path here.
-    env = {**os.environ, **configured, "ATTUNE__SYNC__CHUNK_SIZE": str(WORKER_CHUNK_SIZE)}
+    metrics_port = free_port()
+    env = {
+        **os.environ,
+        **configured,
+        "ATTUNE__SYNC__CHUNK_SIZE": str(WORKER_CHUNK_SIZE),
+        "ATTUNE__METRICS__WORKER_PORT": str(metrics_port),
+    }
     fh = log.open("w")
     proc = subprocess.Popen(
         [
@@ -226,6 +295,8 @@ def worker(configured: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
             if time.monotonic() > deadline:
                 proc.kill()
                 raise RuntimeError(f"worker did not answer a ping in 60 s:\n{log.read_text()}") from None
+    proc.log_path = log  # type: ignore[attr-defined]
+    proc.metrics_port = metrics_port  # type: ignore[attr-defined]
     try:
         yield proc
     finally:
@@ -326,3 +397,32 @@ def live_server(configured: dict[str, str], worker, tmp_path_factory) -> Iterato
         except subprocess.TimeoutExpired:
             proc.kill()
         fh.close()
+
+
+def start_worker(env: dict[str, str], hostname: str, log_path: Path, concurrency: int = 1) -> subprocess.Popen:
+    """A Celery worker process with the given environment (its own queue, database, ...)."""
+    env = {"ATTUNE__METRICS__WORKER_PORT": "0", **env}
+    return subprocess.Popen(
+        [sys.executable, "-m", "attune.cli", "worker", "--concurrency", str(concurrency), "--loglevel", "INFO",
+         "--hostname", hostname],
+        env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT, cwd=ROOT,
+    )  # fmt: skip
+
+
+def stop_processes(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def ping_queue(broker_url: str, queue: str, times: int = 1, timeout: float = 60) -> None:
+    """Waits until workers on ``queue`` answer ``times`` pings."""
+    from celery import Celery
+
+    probe = Celery(broker=broker_url, backend=broker_url)
+    for _ in range(times):
+        probe.send_task("system.ping", queue=queue).get(timeout=timeout)

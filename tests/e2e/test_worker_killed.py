@@ -7,16 +7,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import ROOT, workflow_yaml
+from tests.conftest import ping_queue, start_worker, stop_processes, workflow_yaml
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.server_only]
 
 
 def _children(pid: int) -> list[int]:
@@ -32,46 +31,12 @@ def private_workers(configured, monkeypatch, tmp_path):
 
     name = f"attune-kill-{uuid.uuid4().hex[:6]}"
     env = {**os.environ, **configured, "ATTUNE__CELERY__TASK_QUEUE": name, "ATTUNE__SYNC__CHUNK_SIZE": "100000"}
-    procs = []
-    for i in range(2):
-        log = (tmp_path / f"w{i}.log").open("w")
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "attune.cli",
-                    "worker",
-                    "--concurrency",
-                    "1",
-                    "--loglevel",
-                    "INFO",
-                    "--hostname",
-                    f"kill{i}-{name}@%h",
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-            )
-        )
+    procs = [start_worker(env, f"kill{i}-{name}@%h", tmp_path / f"w{i}.log") for i in range(2)]
     monkeypatch.setattr(get_settings().celery, "task_queue", name)
     queue.reset_producer()
-    from celery import Celery
-
-    probe = Celery(
-        broker=configured["ATTUNE__CELERY__BROKER_URL"], backend=configured["ATTUNE__CELERY__RESULT_BACKEND"]
-    )
-    for _ in range(4):
-        probe.send_task("system.ping", queue=name).get(timeout=60)
+    ping_queue(configured["ATTUNE__CELERY__BROKER_URL"], name, times=4)
     yield procs
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            p.kill()
+    stop_processes(procs)
     queue.reset_producer()
 
 

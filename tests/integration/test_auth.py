@@ -51,6 +51,31 @@ def test_wrong_password_and_unknown_user_same_answer(client, user):
     assert wrong.json() == unknown.json() == {"error": "Invalid login or password"}
 
 
+def test_unknown_user_costs_the_same_time_as_wrong_password(client, user, monkeypatch):
+    """No timing difference that reveals whether a login exists: an unknown login costs a
+    password hash check like a known one (without it, it answers tens of times faster)."""
+    import statistics
+
+    from attune.config import get_settings
+
+    monkeypatch.setattr(get_settings().auth, "login_max_failures", 10_000)
+
+    def timed(login: str) -> float:
+        start = time.perf_counter()
+        r = client.post("/auth/login", json={"login": login, "password": "nope-nope-nope"})
+        elapsed = time.perf_counter() - start
+        assert r.status_code == 401
+        return elapsed
+
+    timed(user["login"]), timed("warm-up")
+    known, unknown = [], []
+    for i in range(15):  # interleaved, so that machine noise hits both alike
+        known.append(timed(user["login"]))
+        unknown.append(timed(f"nobody-{i}"))
+    ratio = statistics.median(unknown) / statistics.median(known)
+    assert 0.6 < ratio < 1.6, (ratio, known, unknown)
+
+
 def test_login_missing_field_is_422(client, db):
     r = client.post("/auth/login", json={"login": "x"})
     assert r.status_code == 422

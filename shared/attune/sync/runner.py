@@ -17,6 +17,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from attune.config import get_settings
 from attune.db.engine import session_scope
@@ -24,6 +25,7 @@ from attune.jobs import queue
 from attune.jobs import service as jobs
 from attune.jobs.models import Job, JobKind
 from attune.jobs.notify import publish_done
+from attune.observability import metrics
 from attune.packs import repository as packs_repo
 from attune.sync import service, staging
 
@@ -59,23 +61,55 @@ def _pack_of(s: Any, job: Job) -> Any:
     return pack
 
 
+class DatabaseUnavailable(Exception):
+    """The database dropped or refused the connection (restart, failover, network): the
+    task is retried later rather than failed, and redoes its unit of work whole."""
+
+
+def _transient(exc: BaseException) -> bool:
+    if not isinstance(exc, DBAPIError):
+        return False
+    if type(exc.orig).__module__.startswith("sqlite3"):
+        # SQLite says OperationalError for mistakes too: only a busy or locked file is transient
+        return "locked" in str(exc.orig) or "busy" in str(exc.orig)
+    return isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated
+
+
+def _succeeded(s: Any, job: Job, result: dict[str, Any]) -> None:
+    jobs.mark_succeeded(s, job, {**result, "job_id": str(job.id)})
+    seconds = (job.finished_at - job.started_at).total_seconds() if job.finished_at and job.started_at else None
+    metrics.record_job(job.kind, "succeeded", seconds, result)
+    log.info("job %s (%s of %s) succeeded in %.2f s", job.id, job.kind, job.pack_ref, seconds or 0.0)
+
+
 def _fail(job_id: uuid.UUID, exc: BaseException) -> None:
+    if _transient(exc):
+        log.warning("job %s: database unavailable, the task will be retried: %s", job_id, exc)
+        raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
     message = str(exc) if isinstance(exc, LookupError) else f"{type(exc).__name__}: {exc}"
     log.error("job %s failed: %s", job_id, message)
     with session_scope() as s:
         jobs.mark_failed(s, job_id, message)
         staging.drop(s, job_id)
+        job = jobs.get_job(s, job_id)
+        seconds = (job.finished_at - job.started_at).total_seconds() if job.finished_at and job.started_at else None
+        metrics.record_job(job.kind, "failed", seconds, None)
 
 
 def run_job(job_id: uuid.UUID) -> dict[str, Any]:
     """Entry point of packs.sync_workflows and packs.validate_workflows."""
     settings = get_settings()
-    with session_scope() as s:
-        job = jobs.get_job(s, job_id)
-        if jobs.is_finished(job):  # a redelivered message of a job that completed
-            return {"job_id": str(job_id), "status": job.status}
-        jobs.mark_running(s, job)
-        kind = job.kind
+    try:
+        with session_scope() as s:
+            job = jobs.get_job(s, job_id)
+            if jobs.is_finished(job):  # a redelivered message of a job that completed
+                return {"job_id": str(job_id), "status": job.status}
+            jobs.mark_running(s, job)
+            kind = job.kind
+    except Exception as exc:
+        if _transient(exc):
+            raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        raise
     status = "failed"
     try:
         with session_scope() as s:
@@ -98,7 +132,7 @@ def run_job(job_id: uuid.UUID) -> dict[str, Any]:
                         return _fan_out(s, job, names, settings.sync.chunk_size)
                 result = service.sync_pack(s, settings, job_id, pack, progress, force, cache)
             job.progress_done = job.progress_total = result.get("loaded_count", result.get("validated_count", 0))
-            jobs.mark_succeeded(s, job, {**result, "job_id": str(job_id)})
+            _succeeded(s, job, result)
             status = "succeeded"
     except Exception as exc:
         _fail(job_id, exc)
@@ -164,9 +198,23 @@ def run_finish(job_id: uuid.UUID) -> dict[str, Any]:
             ctx.notes = [*ctx.notes, *service.workflow_notes(settings, pack)]
             result = service.finish_sync(s, job_id, pack, ctx)
             job.progress_done = job.progress_total or result["loaded_count"]
-            jobs.mark_succeeded(s, job, {**result, "job_id": str(job_id)})
+            _succeeded(s, job, result)
             status = "succeeded"
     except Exception as exc:
         _fail(job_id, exc)
     publish_done(settings, job_id, status)
     return {"job_id": str(job_id), "status": status}
+
+
+def give_up(job_id: uuid.UUID, exc: BaseException) -> None:
+    """A task that ran out of retries (the database stayed away): the job is failed if the
+    database takes the write by now; otherwise the stale-job sweep fails it later."""
+    settings = get_settings()
+    try:
+        with session_scope() as s:
+            jobs.mark_failed(s, job_id, f"Database unavailable, gave up after retrying: {exc}")
+            staging.drop(s, job_id)
+    except Exception as again:
+        log.error("job %s: could not record its failure either: %s", job_id, again)
+        return
+    publish_done(settings, job_id, "failed")
