@@ -57,6 +57,10 @@ def celery_conf(settings: Settings) -> dict[str, Any]:
 
 
 def make_celery(settings: Settings, *, include: list[str] | None = None) -> Celery:
+    if settings.embedded_broker:
+        from attune import broker_fs
+
+        broker_fs.install()
     app = Celery("attune", include=include or [])
     app.conf.update(celery_conf(settings))
     return app

@@ -137,6 +137,9 @@ def dev(
 
     if packs_dir is not None:
         os.environ["ATTUNE__PACKS_BASE_DIR"] = str(packs_dir.absolute())
+    if port is not None:
+        os.environ["ATTUNE__API__PORT"] = str(port)
+    if packs_dir is not None or port is not None:
         reset_settings()
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -154,7 +157,7 @@ def dev(
     log_path = settings.data_dir / "worker.log"
     cmd = [sys.executable, "-m", "attune.cli", "worker", "--concurrency", str(concurrency)]
     with log_path.open("a") as log:
-        worker_proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        worker_proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     typer.echo(f"worker started (pid {worker_proc.pid}, log {log_path})")
     typer.echo(f"API on http://localhost:{port or settings.api.port}  (docs: /docs; stop with Ctrl-C)")
     try:
@@ -165,6 +168,18 @@ def dev(
             worker_proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             worker_proc.kill()
+
+
+def _die_with_parent() -> None:
+    """In the worker `attune dev` starts (Linux): SIGTERM when `attune dev` goes, however it
+    goes (uvicorn ends its process by re-raising the signal it caught, past any finally)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # elsewhere the finally below stops the worker on a normal exit
 
 
 def _kept_secret(path: Path) -> str:
@@ -233,11 +248,12 @@ def user_bootstrap(
         create_user(session, login, password)
     credentials_file.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(credentials_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    port = get_settings().api.port
     body = (
         f"First user created: login '{login}', password '{password}'\n"
         f"Log in with:\n"
         f"  attune login --user {login}   (the CLI; or with curl:)\n"
-        f"  curl -s -X POST http://localhost:8080/auth/login -H 'Content-Type: application/json' \\\n"
+        f"  curl -s -X POST http://localhost:{port}/auth/login -H 'Content-Type: application/json' \\\n"
         f'       -d \'{{"login": "{login}", "password": "{password}"}}\'\n'
         f"(kept in {credentials_file}; change it by creating your own user)"
     )

@@ -330,7 +330,7 @@ def test_bulk_sync(api, packs):
 def test_unchanged_invalid_files_are_not_read_again(api, packs):
     client, auth = api
     root = packs.make("cache_pack", {"good.yaml": workflow_yaml("cache_pack.echo"), "bad.yaml": BROKEN})
-    create_pack(client, auth, "cache_pack")
+    wait_job(client, auth, create_pack(client, auth, "cache_pack")["job_id"])
     first = sync(client, auth, "cache_pack").json()["data"]
     assert first["unchanged_count"] == 2  # the auto-sync read both
     assert first["errors"] == ["Validation failed for cache_pack.bad: Missing required field: tasks"]

@@ -1,0 +1,114 @@
+"""The README's quickstart, as a new user runs it: `make run`'s script (scripts/run.sh, so
+`attune dev`) in a fresh folder, then the quickstart's commands, word for word, in the
+embedded mode and with Postgres and Redis configured."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def _block(marker: str) -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    after = text.split(f"<!-- {marker}", 1)[1]
+    body = after.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line for line in body.splitlines() if line.strip() and not line.startswith("source ")]
+
+
+@pytest.fixture(params=["embedded", pytest.param("server", marks=pytest.mark.server_only)])
+def fresh_run(request, configured, tmp_path):
+    """A new user's checkout: the example pack, scripts/run.sh and the installed venv."""
+    home = tmp_path / "attune"
+    (home / "scripts").mkdir(parents=True)
+    shutil.copy(ROOT / "scripts" / "run.sh", home / "scripts" / "run.sh")
+    shutil.copytree(ROOT / "examples", home / "examples")
+    (home / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATTUNE")}
+    env.update(ATTUNE__API__PORT=str(port), ATTUNE_WORKER_CONCURRENCY="1", ATTUNE__METRICS__WORKER_PORT="0")
+    if request.param == "server":
+        from sqlalchemy import create_engine, make_url, text
+        from sqlalchemy.pool import NullPool
+
+        url = make_url(configured["ATTUNE__DATABASE__URL"]).set(database="attune_quickstart")
+        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        with admin.connect() as conn:
+            conn.execute(text('DROP DATABASE IF EXISTS "attune_quickstart" WITH (FORCE)'))
+        admin.dispose()
+        env.update(
+            ATTUNE__DATABASE__URL=url.render_as_string(hide_password=False),
+            ATTUNE__CELERY__BROKER_URL=configured["ATTUNE__CELERY__BROKER_URL"],
+            ATTUNE__CELERY__TASK_QUEUE=f"attune-quickstart-{uuid.uuid4().hex[:6]}",
+        )
+    log = (tmp_path / "run.log").open("w")
+    proc = subprocess.Popen(["bash", "scripts/run.sh"], cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(f"{server}/ready", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"make run's script did not serve:\n{(tmp_path / 'run.log').read_text()}")
+        time.sleep(0.2)
+    cli_env = {
+        **env,
+        "PATH": f"{home / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+        "ATTUNE_CLI_CONFIG": str(tmp_path / "cli.json"),
+        "ATTUNE_SERVER": server,
+    }
+    try:
+        yield home, cli_env, request.param, tmp_path / "run.log"
+    finally:
+        proc.terminate()  # Ctrl-C's equivalent: the worker stops with the API
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_readme_quickstart(fresh_run):
+    home, env, mode, log = fresh_run
+    printed = log.read_text()
+    assert "attune dev: SQLite" in printed if mode == "embedded" else "attune dev: configured database" in printed
+    password = re.search(r"password '([^']+)'", (home / ".attune" / "initial-admin.txt").read_text()).group(1)
+
+    def run(line: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", "-c", line], cwd=home, env=env, input=stdin, capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+
+    for line in _block("quickstart-commands"):
+        if line.startswith("attune login"):
+            r = run(line.split("#")[0] + " --password-stdin", stdin=password + "\n")  # instead of the prompt
+        else:
+            r = run(line)
+        assert r.returncode == 0, (line, r.stdout, r.stderr)
+    r = run("attune pack show hello --json")
+    shown = json.loads(r.stdout)
+    assert sorted(w["ref"] for w in shown["workflows"]["data"]) == ["hello.fan_out", "hello.greet"]
+    assert all(j["status"] == "succeeded" for j in shown["jobs"])
+
+    codes = []
+    for line in _block("quickstart-error"):
+        r = run(line)
+        codes.append(r.returncode)
+        if line.startswith("attune pack validate"):
+            assert "workflows/broken.yaml" in r.stdout and "tasks" in r.stdout, r.stdout
+    assert codes == [0, 1, 0]
