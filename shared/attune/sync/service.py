@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlmodel import Session
 
@@ -85,12 +86,12 @@ class SyncContext:
 
     def still_resolves(self, deps_text: str, unresolved_text: str) -> bool:
         """Whether a cached file's calls (JSON text, see the validator's deps) resolve as they did."""
-        deps = json.loads(deps_text)
+        deps = orjson.loads(deps_text)  # 3x json's speed: 10,000 of these per unchanged re-sync
         if unresolved_text == "[]" and self._resolving.issuperset(deps):
             return True  # the common case, at C speed
         now = self.unresolved(deps)
         self._resolving.update(d for d in deps if d not in now)
-        return now == json.loads(unresolved_text)
+        return now == orjson.loads(unresolved_text)
 
     def unresolved(self, deps: list[str]) -> list[str]:
         """The calls (see the validator's deps) that do not resolve now."""
