@@ -44,10 +44,12 @@ def fresh_run(request, configured, tmp_path):
         from sqlalchemy import create_engine, make_url, text
         from sqlalchemy.pool import NullPool
 
-        url = make_url(configured["ATTUNE__DATABASE__URL"]).set(database="attune_quickstart")
+        test_url = make_url(configured["ATTUNE__DATABASE__URL"])
+        name = f"{test_url.database}_quickstart"  # beside the test database: two runs never share it
+        url = test_url.set(database=name)
         admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
         with admin.connect() as conn:
-            conn.execute(text('DROP DATABASE IF EXISTS "attune_quickstart" WITH (FORCE)'))
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
         env.update(
             ATTUNE__DATABASE__URL=url.render_as_string(hide_password=False),
