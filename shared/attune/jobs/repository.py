@@ -37,8 +37,11 @@ def outcome(session: Session, job_id: uuid.UUID) -> tuple[str, str | None, str |
     return None if row is None else (row[0], row[1], row[2], row[3])
 
 
-def batch(session: Session, batch_id: uuid.UUID) -> Sequence[Job]:
-    return session.exec(select(Job).where(Job.batch_id == batch_id).order_by(Job.pack_ref)).all()
+def batch(session: Session, batch_id: uuid.UUID) -> Sequence[Any]:
+    """(id, status, progress_done, progress_total) of a batch's jobs: what its progress needs,
+    without their results (a batch endpoint is polled; 200 results are megabytes)."""
+    cols = (col(Job.id), col(Job.status), col(Job.progress_done), col(Job.progress_total))
+    return session.execute(select(*cols).where(Job.batch_id == batch_id).order_by(col(Job.pack_ref))).all()
 
 
 def fail_stale(session: Session, older_than: datetime, error: str, now: datetime) -> list[uuid.UUID]:

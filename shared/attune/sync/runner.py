@@ -121,16 +121,16 @@ def run_job(job_id: uuid.UUID) -> dict[str, Any]:
             else:
                 names = service.list_files(settings, pack.ref)
                 force = bool(job.options.get("full"))
-                cache = None
+                cache, keys = None, None
                 if names is not None and len(names) > settings.sync.chunk_size:
                     # Fan out only when there is that much to read: a re-sync that finds
                     # few changed files is cheaper in one task than in many.
-                    changed, cache = (
-                        service.changed_files(s, settings, pack, names) if not force else (len(names), None)
-                    )
+                    changed = len(names)
+                    if not force:
+                        changed, cache, keys = service.changed_files(s, settings, pack, names)
                     if changed > settings.sync.chunk_size:
                         return _fan_out(s, job, names, settings.sync.chunk_size)
-                result = service.sync_pack(s, settings, job_id, pack, progress, force, cache)
+                result = service.sync_pack(s, settings, job_id, pack, progress, force, cache, keys)
             job.progress_done = job.progress_total = result.get("loaded_count", result.get("validated_count", 0))
             _succeeded(s, job, result)
             status = "succeeded"

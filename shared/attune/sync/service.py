@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -74,6 +75,11 @@ class KnownRefs(Collection[str]):
         return sum(self._cache.values())
 
 
+# A whole-pack sync that finds nothing to read stages nothing (see stage_chunk); tests
+# turn it off to compare both ways.
+FAST_UNCHANGED = True
+
+
 @dataclass(slots=True)
 class SyncContext:
     """What validation depends on besides a file's own text."""
@@ -83,6 +89,9 @@ class SyncContext:
     known_workflows: KnownRefs
     notes: list[Any] = field(default_factory=list)
     _resolving: set[str] = field(default_factory=set)  # calls seen to resolve
+    # A whole-pack sync that found every file unchanged, and no file gone: their source
+    # files in position order. Nothing is staged; the outcome is read from pack_files.
+    unchanged_only: list[str] | None = None
 
     def still_resolves(self, deps_text: str, unresolved_text: str) -> bool:
         """Whether a cached file's calls (JSON text, see the validator's deps) resolve as they did."""
@@ -161,6 +170,7 @@ def stage_chunk(
     progress: ProgressFn | None = None,
     force: bool = False,
     cache: dict[str, staging.CachedFile] | None = None,
+    stat_keys: dict[str, str] | None = None,
 ) -> int:
     """Checks one chunk of files (all of them when ``names`` is None: the whole sync in the
     caller's transaction) and stages the outcome.
@@ -182,7 +192,7 @@ def stage_chunk(
 
     files = load_pack_dir(
         pack_dir(settings, pack.ref), pack.ref, max_file_size=settings.max_file_size, actions=False,
-        only=None if names is None else set(names), skip=None if force else skip,
+        only=None if names is None else set(names), skip=None if force else skip, stat_keys=stat_keys,
     )  # fmt: skip
     if names is None:
         ctx.notes = [*ctx.notes, *files.notes]
@@ -198,6 +208,11 @@ def stage_chunk(
         rows.append(staging.checked_row(job_id, chunk, position, f, r, ctx.unresolved(r.deps)))
         if progress and i % 250 == 249:
             progress(i + 1, total)
+    if FAST_UNCHANGED and names is None and not rows and len(unchanged) == len(cache) == total:
+        # Nothing to write (profiled: staging 10,000 unchanged rows and merging them back
+        # was half of an unchanged re-sync); finish_sync reads the outcome from pack_files.
+        ctx.unchanged_only = [path for _, path in unchanged]
+        return total
     staging.write_chunk(session, job_id, chunk, rows, pack.id, unchanged, fan_in=names is not None)
     return len(rows) + len(unchanged)
 
@@ -211,13 +226,21 @@ def finish_sync(
     if fan_in:
         lock_pack(session, pack.id)
     now = utcnow()
-    removed, created = staging.merge(session, job_id, pack.id, now)
+    created: set[str]
+    if ctx.unchanged_only is not None and not fan_in:
+        # what merging the staged copies of pack_files would do: no insert, no update, the
+        # same removals (workflows whose ref no cached file has), the same report
+        removed, created = staging.remove_uncached(session, pack.id), set()
+        report = staging.cached_report_rows(session, pack.id, ctx.unchanged_only)
+    else:
+        removed, created = staging.merge(session, job_id, pack.id, now)
+        report = staging.report_rows(session, job_id)
     register_actions(session, pack.id, ctx.actions, now)
     entries: list[dict[str, Any]] = []
     errors: list[str] = []
     failed: dict[str, list[dict[str, Any]]] = {}
     unchanged = 0
-    for ref, status, diagnostics_text, wf_id, warnings_text in staging.report_rows(session, job_id):
+    for ref, status, diagnostics_text, wf_id, warnings_text in report:
         unchanged += status in (STATUS_UNCHANGED, STATUS_UNCHANGED_ERROR)
         if status in ERROR_STATUSES:
             diags = _loads(diagnostics_text)
@@ -275,12 +298,14 @@ def missing_directory_result(pack_ref: str) -> dict[str, Any]:
 
 def changed_files(
     session: Session, settings: Settings, pack: Pack, names: list[str]
-) -> tuple[int, dict[str, staging.CachedFile]]:
+) -> tuple[int, dict[str, staging.CachedFile], dict[str, str]]:
     """How many files a sync would have to read (their stat key is not the cached one),
-    found with one stat per file; and the cache, for the sync to reuse."""
+    found with one stat per file; the cache and the stat keys of the unchanged regular
+    files, for the sync to reuse (not stat them again)."""
     assert pack.id is not None
     cache = staging.cached_files_of_pack(session, pack.id)
     changed = 0
+    keys: dict[str, str] = {}
     dir_fd = os.open(pack_dir(settings, pack.ref) / "workflows", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
         for name in names:
@@ -289,12 +314,18 @@ def changed_files(
                 changed += 1
                 continue
             try:
-                changed += c.stat != stat_key(os.stat(name, dir_fd=dir_fd, follow_symlinks=False))
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
             except OSError:
+                changed += 1
+                continue
+            key = stat_key(st)
+            if c.stat == key and stat.S_ISREG(st.st_mode):
+                keys[name] = key
+            else:
                 changed += 1
     finally:
         os.close(dir_fd)
-    return changed, cache
+    return changed, cache, keys
 
 
 def workflow_notes(settings: Settings, pack: Pack) -> list[Any]:
@@ -310,6 +341,7 @@ def sync_pack(
     progress: ProgressFn | None = None,
     force: bool = False,
     cache: dict[str, staging.CachedFile] | None = None,
+    stat_keys: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The whole sync of a pack in the caller's transaction (one chunk)."""
     assert pack.id is not None
@@ -317,7 +349,7 @@ def sync_pack(
     if not pack_dir(settings, pack.ref).is_dir() or pack_dir(settings, pack.ref).is_symlink():
         return missing_directory_result(pack.ref)
     ctx = build_context(session, settings, pack)
-    stage_chunk(session, settings, job_id, pack, ctx, 0, None, 0, progress, force, cache)
+    stage_chunk(session, settings, job_id, pack, ctx, 0, None, 0, progress, force, cache, stat_keys)
     return finish_sync(session, job_id, pack, ctx, fan_in=False)
 
 

@@ -266,6 +266,40 @@ def merge(session: Session, job_id: uuid.UUID, pack_id: int, now: Any) -> tuple[
     return sorted(removed), created
 
 
+_REMOVE_UNCACHED = text(
+    """
+    DELETE FROM workflow_definitions
+    WHERE pack_id = :pack_id
+      AND ref NOT IN (SELECT f.ref FROM pack_files f WHERE f.pack_id = :pack_id)
+    RETURNING ref
+    """
+)
+
+_CACHED_REPORT = text(
+    """
+    SELECT f.source_file, f.ref, CASE WHEN f.status = :ok THEN :unchanged ELSE :unchanged_error END,
+           CAST(f.diagnostics AS TEXT), w.id, CAST(w.warnings AS TEXT)
+    FROM pack_files f LEFT JOIN workflow_definitions w ON w.ref = f.ref
+    WHERE f.pack_id = :pack_id
+    """
+).bindparams(
+    bindparam("ok", STATUS_OK),
+    bindparam("unchanged", STATUS_UNCHANGED),
+    bindparam("unchanged_error", STATUS_UNCHANGED_ERROR),
+)
+
+
+def remove_uncached(session: Session, pack_id: int) -> list[str]:
+    """merge()'s removals when every file was unchanged (the staged refs are pack_files')."""
+    return sorted(session.execute(_REMOVE_UNCACHED, {"pack_id": pack_id}).scalars().all())
+
+
+def cached_report_rows(session: Session, pack_id: int, files: Sequence[str]) -> list[Any]:
+    """report_rows() for a sync that staged nothing: every file unchanged, in ``files`` order."""
+    by_file = {r[0]: r[1:] for r in session.execute(_CACHED_REPORT, {"pack_id": pack_id})}
+    return [by_file[f] for f in files]
+
+
 def report_rows(session: Session, job_id: uuid.UUID) -> list[Any]:
     return list(session.execute(_REPORT, {"job_id": job_id}).all())
 

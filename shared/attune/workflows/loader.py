@@ -65,6 +65,10 @@ def stat_key(st: os.stat_result) -> str:
     return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
 
 
+def size_of_key(key: str) -> int:
+    return int(key.split(":")[1])
+
+
 def _read_regular(dir_fd: int, name: str, max_size: int) -> tuple[bytes | None, int, str, str | None]:
     """Reads a regular file relative to an open directory without following symlinks.
     Returns (data, size, stat key, problem)."""
@@ -143,9 +147,11 @@ def _collect(
     notes: list[Diagnostic],
     only: Collection[str] | None = None,
     skip: SkipFn | None = None,
+    stat_keys: dict[str, str] | None = None,
 ) -> list[SourceFile]:
     """Reads the directory's files (those in ``only``, when given). A file for which
-    ``skip(path, stat key)`` is true is not read: it comes back with ``unchanged`` set."""
+    ``skip(path, stat key)`` is true is not read: it comes back with ``unchanged`` set.
+    ``stat_keys`` (file name -> key of a regular file) saves a stat already made."""
     fd, names = _list_dir(root_fd, sub, exts, notes)
     if fd is None:
         return []
@@ -178,13 +184,21 @@ def _collect(
                 )
             ref = f"{pack_ref}.{stem}"
             if diag is None and skip is not None:
-                try:
-                    st = os.stat(filename, dir_fd=fd, follow_symlinks=False)
-                except OSError:
-                    st = None
-                if st is not None and stat.S_ISREG(st.st_mode) and skip(rel, stat_key(st)):
-                    files.append(SourceFile(stem, ref, rel, None, "", st.st_size, None, stat_key(st), True))
-                    continue
+                known = stat_keys.get(filename) if stat_keys is not None else None
+                if known is not None:
+                    if skip(rel, known):
+                        files.append(SourceFile(stem, ref, rel, None, "", size_of_key(known), None, known, True))
+                        continue
+                else:
+                    try:
+                        st = os.stat(filename, dir_fd=fd, follow_symlinks=False)
+                    except OSError:
+                        st = None
+                    if st is not None and stat.S_ISREG(st.st_mode):
+                        key = stat_key(st)
+                        if skip(rel, key):
+                            files.append(SourceFile(stem, ref, rel, None, "", st.st_size, None, key, True))
+                            continue
             data, size, key, problem = _read_regular(fd, filename, max_size)
             if problem and "not a regular file" in problem:
                 continue  # directories named *.yaml, sockets, fifos: not workflow files
@@ -232,6 +246,7 @@ def load_pack_dir(
     workflows: bool = True,
     only: Collection[str] | None = None,
     skip: SkipFn | None = None,
+    stat_keys: dict[str, str] | None = None,
 ) -> PackFiles:
     """Lists and reads ``workflows/*.yaml|yml`` and ``actions/*.yaml|yml`` of a pack directory."""
     try:
@@ -244,7 +259,7 @@ def load_pack_dir(
         pack = PackFiles(pack_ref=pack_ref, root=Path(pack_dir))
         if workflows:
             pack.workflows = _collect(
-                root_fd, pack_ref, "workflows", WORKFLOW_EXTENSIONS, max_file_size, pack.notes, only, skip
+                root_fd, pack_ref, "workflows", WORKFLOW_EXTENSIONS, max_file_size, pack.notes, only, skip, stat_keys
             )
         if actions:
             pack.actions = _collect(root_fd, pack_ref, "actions", WORKFLOW_EXTENSIONS, max_file_size, pack.notes)
