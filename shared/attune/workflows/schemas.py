@@ -6,6 +6,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.validators import validator_for
 
@@ -27,7 +28,12 @@ def _schema_errors(canonical: str) -> tuple[tuple[tuple[str | int, ...], str], .
 def schema_errors(schema: Any) -> tuple[tuple[tuple[str | int, ...], str], ...]:
     """(path inside the schema, message) for each way ``schema`` breaks its meta-schema."""
     try:
-        canonical = json.dumps(schema, sort_keys=True)
-    except (TypeError, ValueError) as exc:
-        return (((), f"not JSON: {exc}"),)
+        # orjson: the key of the cache above, made for every workflow (json.dumps was 5% of
+        # the validator's time in a cold sync profile)
+        canonical = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        try:
+            canonical = json.dumps(schema, sort_keys=True)
+        except (TypeError, ValueError) as exc:
+            return (((), f"not JSON: {exc}"),)
     return _schema_errors(canonical)
