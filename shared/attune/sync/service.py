@@ -75,8 +75,8 @@ class KnownRefs(Collection[str]):
         return sum(self._cache.values())
 
 
-# A whole-pack sync that finds nothing to read stages nothing (see stage_chunk); tests
-# turn it off to compare both ways.
+# A whole-pack sync stages only the files it read; the unchanged ones are taken from
+# pack_files where they are (see stage_chunk). Tests turn it off to compare both ways.
 FAST_UNCHANGED = True
 
 
@@ -89,9 +89,11 @@ class SyncContext:
     known_workflows: KnownRefs
     notes: list[Any] = field(default_factory=list)
     _resolving: set[str] = field(default_factory=set)  # calls seen to resolve
-    # A whole-pack sync that found every file unchanged, and no file gone: their source
-    # files in position order. Nothing is staged; the outcome is read from pack_files.
-    unchanged_only: list[str] | None = None
+    # A whole-pack sync: every listed file in position order, and the positions of the
+    # unchanged ones, which are not staged (their outcome is read from pack_files).
+    listed: list[str] | None = None
+    unchanged_at: dict[int, str] | None = None
+    forget: bool = True
 
     def still_resolves(self, deps_text: str, unresolved_text: str) -> bool:
         """Whether a cached file's calls (JSON text, see the validator's deps) resolve as they did."""
@@ -208,11 +210,16 @@ def stage_chunk(
         rows.append(staging.checked_row(job_id, chunk, position, f, r, ctx.unresolved(r.deps)))
         if progress and i % 250 == 249:
             progress(i + 1, total)
-    if FAST_UNCHANGED and names is None and not rows and len(unchanged) == len(cache) == total:
-        # Nothing to write (profiled: staging 10,000 unchanged rows and merging them back
-        # was half of an unchanged re-sync); finish_sync reads the outcome from pack_files.
-        ctx.unchanged_only = [path for _, path in unchanged]
-        return total
+    if FAST_UNCHANGED and names is None:
+        # Profiled: staging 10,000 unchanged rows from pack_files and merging them back was
+        # half of an unchanged re-sync. Only what was read is staged; finish_sync takes the
+        # unchanged files' outcome from pack_files.
+        ctx.listed = [f.path for f in files.workflows]
+        ctx.unchanged_at = dict(unchanged)
+        listed = set(ctx.listed)
+        # cached files to forget: gone from the listing, or read again (refused ones included)
+        ctx.forget = bool(rows) or any(path not in listed for path in cache)
+        unchanged = []
     staging.write_chunk(session, job_id, chunk, rows, pack.id, unchanged, fan_in=names is not None)
     return len(rows) + len(unchanged)
 
@@ -227,11 +234,9 @@ def finish_sync(
         lock_pack(session, pack.id)
     now = utcnow()
     created: set[str]
-    if ctx.unchanged_only is not None and not fan_in:
-        # what merging the staged copies of pack_files would do: no insert, no update, the
-        # same removals (workflows whose ref no cached file has), the same report
-        removed, created = staging.remove_uncached(session, pack.id), set()
-        report = staging.cached_report_rows(session, pack.id, ctx.unchanged_only)
+    if ctx.listed is not None and ctx.unchanged_at is not None and not fan_in:
+        removed, created = staging.merge_read(session, job_id, pack.id, now, ctx.listed, ctx.forget)
+        report = staging.report_rows_read(session, job_id, pack.id, len(ctx.listed), ctx.unchanged_at)
     else:
         removed, created = staging.merge(session, job_id, pack.id, now)
         report = staging.report_rows(session, job_id)

@@ -266,14 +266,26 @@ def merge(session: Session, job_id: uuid.UUID, pack_id: int, now: Any) -> tuple[
     return sorted(removed), created
 
 
-_REMOVE_UNCACHED = text(
+# A whole-pack sync that staged only the files it read (the unchanged ones stay in
+# pack_files): what merge() and report_rows() do with a full staging, in three steps.
+_FORGET = """
+    DELETE FROM pack_files
+    WHERE pack_id = :pack_id
+      AND (source_file NOT IN ({listed})
+           OR source_file IN (
+               SELECT s.source_file FROM sync_staging s WHERE s.job_id = :job_id AND s.status = :file_error))
+    """
+_LISTED = {"postgresql": "SELECT unnest(CAST(:listed AS text[]))", "sqlite": "SELECT value FROM json_each(:listed)"}
+
+_REMOVE_READ = text(
     """
     DELETE FROM workflow_definitions
     WHERE pack_id = :pack_id
+      AND ref NOT IN (SELECT s.ref FROM sync_staging s WHERE s.job_id = :job_id)
       AND ref NOT IN (SELECT f.ref FROM pack_files f WHERE f.pack_id = :pack_id)
     RETURNING ref
     """
-)
+).bindparams(_JOB)
 
 _CACHED_REPORT = text(
     """
@@ -289,15 +301,40 @@ _CACHED_REPORT = text(
 )
 
 
-def remove_uncached(session: Session, pack_id: int) -> list[str]:
-    """merge()'s removals when every file was unchanged (the staged refs are pack_files')."""
-    return sorted(session.execute(_REMOVE_UNCACHED, {"pack_id": pack_id}).scalars().all())
+def merge_read(
+    session: Session, job_id: uuid.UUID, pack_id: int, now: Any, listed: Sequence[str], forget: bool = True
+) -> tuple[list[str], set[str]]:
+    """merge() when only the files read were staged: upsert them, forget the cached files
+    no longer listed (or now refused by the loader; ``forget`` false: there are none),
+    remove the workflows that have neither a staged nor a cached file, cache what was read."""
+    dialect = session.get_bind().dialect.name
+    params: dict[str, Any] = {"job_id": job_id, "pack_id": pack_id}
+    if _sqlite(session):
+        created = set(session.execute(_NEW_REFS, params).scalars())
+        session.execute(_MERGE_SQLITE, {**params, "now": now})
+    else:
+        created = {ref for ref, inserted in session.execute(_MERGE, {**params, "now": now}) if inserted}
+    listed_param = orjson.dumps(list(listed)).decode() if dialect == "sqlite" else list(listed)
+    forget_stmt = text(_FORGET.format(listed=_LISTED.get(dialect, _LISTED["postgresql"]))).bindparams(
+        _JOB, bindparam("file_error", STATUS_FILE_ERROR)
+    )
+    if forget:
+        session.execute(forget_stmt, {**params, "listed": listed_param})
+    removed = session.execute(_REMOVE_READ, params).scalars().all()
+    session.execute(_CACHE, params)
+    return sorted(removed), created
 
 
-def cached_report_rows(session: Session, pack_id: int, files: Sequence[str]) -> list[Any]:
-    """report_rows() for a sync that staged nothing: every file unchanged, in ``files`` order."""
-    by_file = {r[0]: r[1:] for r in session.execute(_CACHED_REPORT, {"pack_id": pack_id})}
-    return [by_file[f] for f in files]
+def report_rows_read(
+    session: Session, job_id: uuid.UUID, pack_id: int, total: int, unchanged_at: dict[int, str]
+) -> list[Any]:
+    """report_rows() when only the files read were staged: the unchanged files' rows come
+    from pack_files, at their positions."""
+    staged = iter(report_rows(session, job_id)) if len(unchanged_at) < total else iter(())
+    cached = {}
+    if unchanged_at:
+        cached = {r[0]: r[1:] for r in session.execute(_CACHED_REPORT, {"pack_id": pack_id})}
+    return [cached[unchanged_at[p]] if p in unchanged_at else next(staged) for p in range(total)]
 
 
 def report_rows(session: Session, job_id: uuid.UUID) -> list[Any]:
