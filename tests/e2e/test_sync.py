@@ -22,8 +22,12 @@ def api(worker, client, auth):
 
 
 def create_pack(client, auth, ref: str) -> dict:
+    """Creates the pack and waits for its auto-sync: a test's own syncs then never race it
+    (an auto-sync finishing after a file is removed would report the removal itself)."""
     r = client.post("/api/v1/packs", json={"ref": ref, "label": ref, "version": "1.0.0"}, headers=auth)
     assert r.status_code == 201, r.text
+    if r.json().get("job_id"):
+        wait_job(client, auth, r.json()["job_id"])
     return r.json()
 
 
@@ -330,7 +334,7 @@ def test_bulk_sync(api, packs):
 def test_unchanged_invalid_files_are_not_read_again(api, packs):
     client, auth = api
     root = packs.make("cache_pack", {"good.yaml": workflow_yaml("cache_pack.echo"), "bad.yaml": BROKEN})
-    wait_job(client, auth, create_pack(client, auth, "cache_pack")["job_id"])
+    create_pack(client, auth, "cache_pack")
     first = sync(client, auth, "cache_pack").json()["data"]
     assert first["unchanged_count"] == 2  # the auto-sync read both
     assert first["errors"] == ["Validation failed for cache_pack.bad: Missing required field: tasks"]
