@@ -210,6 +210,7 @@ def stage_chunk(
         rows.append(staging.checked_row(job_id, chunk, position, f, r, ctx.unresolved(r.deps)))
         if progress and i % 250 == 249:
             progress(i + 1, total)
+    to_stage = unchanged
     if FAST_UNCHANGED and names is None:
         # Profiled: staging 10,000 unchanged rows from pack_files and merging them back was
         # half of an unchanged re-sync. Only what was read is staged; finish_sync takes the
@@ -219,8 +220,8 @@ def stage_chunk(
         listed = set(ctx.listed)
         # cached files to forget: gone from the listing, or read again (refused ones included)
         ctx.forget = bool(rows) or any(path not in listed for path in cache)
-        unchanged = []
-    staging.write_chunk(session, job_id, chunk, rows, pack.id, unchanged, fan_in=names is not None)
+        to_stage = []
+    staging.write_chunk(session, job_id, chunk, rows, pack.id, to_stage, fan_in=names is not None)
     return len(rows) + len(unchanged)
 
 
