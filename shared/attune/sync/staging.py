@@ -251,15 +251,20 @@ _REPORT = text(
 ).bindparams(_JOB)
 
 
+def _upsert_staged(session: Session, params: dict[str, Any], now: Any) -> set[str]:
+    """Upserts the staged valid workflows; returns the refs this inserted."""
+    if _sqlite(session):
+        created = set(session.execute(_NEW_REFS, params).scalars())
+        session.execute(_MERGE_SQLITE, {**params, "now": now})
+        return created
+    return {ref for ref, inserted in session.execute(_MERGE, {**params, "now": now}) if inserted}
+
+
 def merge(session: Session, job_id: uuid.UUID, pack_id: int, now: Any) -> tuple[list[str], set[str]]:
     """Upserts the staged valid workflows, deletes the pack's workflows with no file, and brings
     the file cache in line with the files. Returns (removed refs, refs created by this merge)."""
     params = {"job_id": job_id, "pack_id": pack_id}
-    if _sqlite(session):
-        created = set(session.execute(_NEW_REFS, params).scalars())
-        session.execute(_MERGE_SQLITE, {**params, "now": now})
-    else:
-        created = {ref for ref, inserted in session.execute(_MERGE, {**params, "now": now}) if inserted}
+    created = _upsert_staged(session, params, now)
     removed = session.execute(_REMOVE, params).scalars().all()
     session.execute(_CACHE, params)
     session.execute(_UNCACHE, params)
@@ -309,11 +314,7 @@ def merge_read(
     remove the workflows that have neither a staged nor a cached file, cache what was read."""
     dialect = session.get_bind().dialect.name
     params: dict[str, Any] = {"job_id": job_id, "pack_id": pack_id}
-    if _sqlite(session):
-        created = set(session.execute(_NEW_REFS, params).scalars())
-        session.execute(_MERGE_SQLITE, {**params, "now": now})
-    else:
-        created = {ref for ref, inserted in session.execute(_MERGE, {**params, "now": now}) if inserted}
+    created = _upsert_staged(session, params, now)
     listed_param = orjson.dumps(list(listed)).decode() if dialect == "sqlite" else list(listed)
     forget_stmt = text(_FORGET.format(listed=_LISTED.get(dialect, _LISTED["postgresql"]))).bindparams(
         _JOB, bindparam("file_error", STATUS_FILE_ERROR)
