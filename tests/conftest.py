@@ -262,25 +262,7 @@ def worker(configured: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
         "ATTUNE__SYNC__CHUNK_SIZE": str(WORKER_CHUNK_SIZE),
         "ATTUNE__METRICS__WORKER_PORT": str(metrics_port),
     }
-    fh = log.open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "attune.cli",
-            "worker",
-            "--concurrency",
-            "2",
-            "--loglevel",
-            "INFO",
-            "--hostname",
-            f"test-{uuid.uuid4().hex[:6]}@%h",
-        ],
-        env=env,
-        stdout=fh,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-    )
+    proc = start_worker(env, f"test-{uuid.uuid4().hex[:6]}@%h", log, concurrency=2)
     from attune_worker.celery_app import make_celery
 
     celery = make_celery()
@@ -300,12 +282,7 @@ def worker(configured: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        fh.close()
+        stop_processes([proc])
 
 
 WORKFLOW = """version: "1.0"
@@ -391,22 +368,20 @@ def live_server(configured: dict[str, str], worker, tmp_path_factory) -> Iterato
     try:
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_processes([proc])
         fh.close()
 
 
 def start_worker(env: dict[str, str], hostname: str, log_path: Path, concurrency: int = 1) -> subprocess.Popen:
-    """A Celery worker process with the given environment (its own queue, database, ...)."""
+    """A Celery worker process with the given environment (its own queue, database, ...).
+    Its metrics endpoint is off unless the environment names a port."""
     env = {"ATTUNE__METRICS__WORKER_PORT": "0", **env}
-    return subprocess.Popen(
-        [sys.executable, "-m", "attune.cli", "worker", "--concurrency", str(concurrency), "--loglevel", "INFO",
-         "--hostname", hostname],
-        env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT, cwd=ROOT,
-    )  # fmt: skip
+    with log_path.open("w") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "attune.cli", "worker", "--concurrency", str(concurrency), "--loglevel", "INFO",
+             "--hostname", hostname],
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+        )  # fmt: skip
 
 
 def stop_processes(procs: list[subprocess.Popen]) -> None:
