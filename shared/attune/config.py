@@ -50,6 +50,19 @@ class CelerySettings(BaseModel):
     # (no worker will finish it); checked by the API every sweep interval.
     job_stale_seconds: int = Field(default=3600, ge=60)
     sweep_interval_seconds: float = Field(default=60.0, gt=0)
+    # A worker holds a lease on each task it runs, renewed every lease_renew_seconds while
+    # it works. A lease not renewed for lease_seconds (its worker's host died) is taken back
+    # by any live worker or the API, which look every lease_sweep_seconds, and its task is
+    # sent again: a dead host's job resumes within lease_seconds + lease_sweep_seconds.
+    lease_seconds: float = Field(default=30.0, ge=1)
+    lease_renew_seconds: float = Field(default=10.0, gt=0)
+    lease_sweep_seconds: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _renewed_within_the_lease(self) -> CelerySettings:
+        if self.lease_renew_seconds >= self.lease_seconds:
+            raise ValueError("celery.lease_renew_seconds must be shorter than celery.lease_seconds")
+        return self
 
 
 class AuthSettings(BaseModel):

@@ -3,7 +3,7 @@
 from sqlmodel import SQLModel
 
 from attune.actions.models import Action
-from attune.jobs.models import Job
+from attune.jobs.models import Job, JobLease
 from attune.packs.models import Pack
 from attune.sync.models import PackFile, SyncChunk, SyncStaging
 from attune.users.models import User
@@ -11,4 +11,15 @@ from attune.workflows.models import WorkflowDefinition
 
 metadata = SQLModel.metadata
 
-__all__ = ["Action", "Job", "Pack", "PackFile", "SyncChunk", "SyncStaging", "User", "WorkflowDefinition", "metadata"]
+__all__ = [
+    "Action",
+    "Job",
+    "JobLease",
+    "Pack",
+    "PackFile",
+    "SyncChunk",
+    "SyncStaging",
+    "User",
+    "WorkflowDefinition",
+    "metadata",
+]

@@ -89,8 +89,8 @@ def test_chunked_equals_single(worker, client, auth, packs, monkeypatch):
     from attune.db.engine import session_scope
     from attune.jobs import service as jobs
     from attune.jobs.models import JobKind, JobTrigger
+    from attune.jobs.pipeline import run as run_job
     from attune.packs import service as packs_service
-    from attune.sync.runner import run_job
 
     client.delete("/api/v1/packs/big", headers=auth)
     monkeypatch.setattr(get_settings().sync, "chunk_size", 1_000_000)
@@ -133,10 +133,12 @@ def test_redelivered_chunk_is_idempotent(worker, client, auth, packs):
     from attune.db.engine import session_scope
     from attune.jobs import service as jobs
     from attune.jobs.models import JobKind, JobTrigger
+    from attune.jobs.pipeline import run_chunk, run_finish
     from attune.packs import service as packs_service
     from attune.packs.models import PackCreate
-    from attune.sync import service, staging
-    from attune.sync.runner import run_chunk, run_finish
+    from attune.sync import store as staging
+    from attune.sync.engine import Slice
+    from attune.workflows.loader import list_workflow_files
 
     packs.make("big", files())
     with session_scope() as s:
@@ -146,15 +148,16 @@ def test_redelivered_chunk_is_idempotent(worker, client, auth, packs):
         job_id = job.id
     from attune.config import get_settings
 
-    names = service.list_files(get_settings(), "big")
+    names = list_workflow_files(get_settings().packs_base_dir / "big")
+    assert names is not None
     half = len(names) // 2
-    run_chunk(job_id, 0, 0, names[:half])
-    run_chunk(job_id, 0, 0, names[:half])  # again
+    run_chunk(job_id, Slice(0, 0, names[:half]))
+    run_chunk(job_id, Slice(0, 0, names[:half]))  # again
     with session_scope() as s:
         assert staging.staged_count(s, job_id) == half
         assert staging.chunks_done(s, job_id) == 1
     assert run_finish(job_id)["status"] == "waiting"  # not every chunk is staged yet
-    run_chunk(job_id, 1, half, names[half:])
+    run_chunk(job_id, Slice(1, half, names[half:]))
     assert run_finish(job_id)["status"] == "succeeded"
     assert run_finish(job_id)["status"] == "succeeded"  # a second finish changes nothing
     with session_scope() as s:

@@ -68,10 +68,10 @@ def private_postgres(configured, monkeypatch, tmp_path):
     bindir = _pg_bindir()
     if bindir is None or (os.geteuid() == 0 and not shutil.which("runuser")):
         pytest.skip("needs PostgreSQL's initdb and pg_ctl to run a private cluster")
+    from attune.broker import send as queue
     from attune.config import get_settings
     from attune.db.engine import reset_engine
     from attune.db.migrate import ensure_database, upgrade
-    from attune.jobs import queue
 
     pg = PrivatePostgres(bindir)
     pg.start()

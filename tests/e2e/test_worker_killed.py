@@ -26,8 +26,8 @@ def _children(pid: int) -> list[int]:
 @pytest.fixture
 def private_workers(configured, monkeypatch, tmp_path):
     """Two worker processes on a queue of their own; packs sync in one task here."""
+    from attune.broker import send as queue
     from attune.config import get_settings
-    from attune.jobs import queue
 
     name = f"attune-kill-{uuid.uuid4().hex[:6]}"
     env = {**os.environ, **configured, "ATTUNE__CELERY__TASK_QUEUE": name, "ATTUNE__SYNC__CHUNK_SIZE": "100000"}

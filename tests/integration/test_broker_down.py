@@ -36,8 +36,9 @@ def _start_redis(port: int, workdir) -> subprocess.Popen:
 def private_broker(db, monkeypatch, tmp_path):
     if not shutil.which("redis-server"):
         pytest.skip("needs redis-server to start a broker of its own")
+    from attune.broker import notify
+    from attune.broker import send as queue
     from attune.config import get_settings
-    from attune.jobs import notify, queue
 
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"

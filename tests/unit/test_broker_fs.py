@@ -9,7 +9,7 @@ from kombu import Connection
 
 
 def _connection(tmp_path):
-    from attune import broker_fs
+    from attune.broker import fs as broker_fs
 
     broker_fs.install()
     (tmp_path / "q").mkdir()
@@ -20,7 +20,7 @@ def _connection(tmp_path):
 
 
 def test_a_message_is_invisible_until_complete(tmp_path, monkeypatch):
-    from attune import broker_fs
+    from attune.broker import fs as broker_fs
 
     with _connection(tmp_path) as conn:
         channel = conn.default_channel

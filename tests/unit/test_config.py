@@ -110,3 +110,17 @@ def test_example_config_documents_every_key(clean_env):
     # and the example itself loads
     clean_env.setenv("ATTUNE_CONFIG", str(root / "config.example.yaml"))
     Settings()
+
+
+def test_lease_renewed_within_its_length(clean_env):
+    """A renewal interval as long as the lease would let a working task's lease expire."""
+    from pydantic import ValidationError
+
+    from attune.config import Settings
+
+    clean_env.setenv("ATTUNE__CELERY__LEASE_SECONDS", "10")
+    clean_env.setenv("ATTUNE__CELERY__LEASE_RENEW_SECONDS", "10")
+    with pytest.raises(ValidationError, match="lease_renew_seconds must be shorter"):
+        Settings()
+    clean_env.setenv("ATTUNE__CELERY__LEASE_RENEW_SECONDS", "3")
+    assert Settings().celery.lease_renew_seconds == 3

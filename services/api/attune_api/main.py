@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI, Request
@@ -15,15 +15,15 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.responses import Response
 
 from attune import __version__
+from attune.broker.notify import redis_url
 from attune.config import DEV_SECRET_NOTICE, get_settings
-from attune.db.engine import session_scope
-from attune.jobs import service as jobs_service
-from attune.jobs.notify import redis_url
+from attune.jobs import leases, pipeline
 from attune.observability import logs
 from attune_api import errors, observe
 from attune_api.routers import auth, health, jobs, packs, sync, workflows
 from attune_api.schemas import ErrorBody
 
+log = logging.getLogger("attune.api")
 DESCRIPTION = """
 Loads workflow definitions from pack directories, validates them and keeps the
 database in step with the files. Log in with `POST /auth/login`, then send
@@ -51,21 +51,13 @@ class BodySizeLimit(BaseHTTPMiddleware):
         return await call_next(request)
 
 
-def _sweep_once(stale_seconds: int) -> list:
-    with session_scope() as session:
-        return jobs_service.fail_stale_jobs(session, stale_seconds)
-
-
-async def sweep_stale_jobs(interval: float, stale_seconds: int) -> None:
-    """Marks failed the jobs no worker will finish (see celery.job_stale_seconds)."""
-    log = logging.getLogger("attune.api")
+async def every(interval: float, work: Callable[[], object], what: str) -> None:
+    """Runs ``work`` in a thread every ``interval`` seconds, for the app's lifetime."""
     while True:
         try:
-            failed = await run_in_threadpool(_sweep_once, stale_seconds)
-            if failed:
-                log.warning("marked %d stale jobs failed: %s", len(failed), ", ".join(map(str, failed)))
+            await run_in_threadpool(work)
         except Exception as exc:  # the database may be down: try again next time
-            log.warning("stale job sweep failed: %s", exc)
+            log.warning("%s failed: %s", what, exc)
         await asyncio.sleep(interval)
 
 
@@ -74,13 +66,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     url = redis_url(settings)
     app.state.redis = Redis.from_url(url, socket_connect_timeout=2) if url else None
-    sweeper = asyncio.create_task(
-        sweep_stale_jobs(settings.celery.sweep_interval_seconds, settings.celery.job_stale_seconds)
-    )
+    sweepers = [
+        asyncio.create_task(every(settings.celery.sweep_interval_seconds, pipeline.sweep_stale, "stale job sweep")),
+        # the tasks of a worker host that died: sent again (jobs/leases.py)
+        asyncio.create_task(every(settings.celery.lease_sweep_seconds, leases.sweep, "lease sweep")),
+    ]
     try:
         yield
     finally:
-        sweeper.cancel()
+        for sweeper in sweepers:
+            sweeper.cancel()
         if app.state.redis is not None:
             with suppress(Exception):  # closing a pool whose connections already dropped
                 await app.state.redis.aclose()

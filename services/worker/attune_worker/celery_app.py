@@ -7,8 +7,9 @@ from typing import Any
 
 from celery import Celery, signals
 
-from attune.celery_config import make_celery as _make
+from attune.broker.app import make_celery as _make
 from attune.config import get_settings
+from attune.jobs import leases
 from attune.observability import logs
 from attune.observability.metrics import TASKS
 
@@ -25,6 +26,13 @@ _tokens: dict[str, Token] = {}
 def _logging(**_: Any) -> None:
     """Our logging (JSON or text, with request ids) instead of Celery's."""
     logs.configure(get_settings(), "worker")
+
+
+@signals.worker_ready.connect
+def _leases(**_: Any) -> None:
+    """The main process looks for tasks whose worker died (their lease expired) and sends
+    them again; pool processes renew the leases of the tasks they run."""
+    leases.keep_sweeping()
 
 
 @signals.task_prerun.connect

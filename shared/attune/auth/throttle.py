@@ -18,9 +18,9 @@ from functools import lru_cache
 
 import redis
 
+from attune.broker.notify import redis_url
 from attune.config import Settings
 from attune.errors import TooManyRequests
-from attune.jobs.notify import redis_url
 
 log = logging.getLogger(__name__)
 PREFIX = "attune:login-failures:"

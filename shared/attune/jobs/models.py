@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, Uuid
 from sqlmodel import Field, SQLModel
 
 from attune.db.types import JSONType, TZDateTime, utcnow
@@ -48,6 +48,8 @@ class Job(SQLModel, table=True):
     progress_done: int = 0
     progress_total: int | None = None
     result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
+    # the result's counts: what job listings show (a result can be megabytes)
+    summary: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
     error: str | None = None
     attempts: int = 0
     # chunked syncs: how many chunks the files were split into (None: one task)
@@ -61,3 +63,18 @@ class Job(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(TZDateTime, nullable=False))
     started_at: datetime | None = Field(default=None, sa_column=Column(TZDateTime, nullable=True))
     finished_at: datetime | None = Field(default=None, sa_column=Column(TZDateTime, nullable=True))
+
+
+class JobLease(SQLModel, table=True):
+    """A task of a job that is due or running: who holds it, until when, and how to send it
+    again. A worker renews its leases while it works; a lease that expires (its worker's
+    host died) is taken back and its task sent again (jobs/leases.py)."""
+
+    __tablename__ = "job_leases"
+
+    job_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True))
+    task: str = Field(sa_column=Column(String(32), primary_key=True))  # run, chunk:<n>, finish
+    task_name: str = Field(max_length=64)
+    args: list[Any] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    owner: str | None = Field(default=None, max_length=200)  # host:pid:nonce of the worker process
+    expires_at: datetime = Field(sa_column=Column(TZDateTime, nullable=False, index=True))

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, text, update
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from attune.jobs.models import Job
@@ -56,7 +57,9 @@ def fail_stale(session: Session, older_than: datetime, error: str, now: datetime
 
 def list_for_pack(session: Session, pack_ref: str, *, limit: int, offset: int) -> tuple[Sequence[Job], int]:
     total = session.exec(select(func.count()).select_from(Job).where(Job.pack_ref == pack_ref)).one()
+    # without their results (megabytes each for large packs): listings show the summary
+    query = select(Job).options(defer(Job.result))  # type: ignore[arg-type]
     rows = session.exec(
-        select(Job).where(Job.pack_ref == pack_ref).order_by(col(Job.created_at).desc()).limit(limit).offset(offset)
+        query.where(Job.pack_ref == pack_ref).order_by(col(Job.created_at).desc()).limit(limit).offset(offset)
     ).all()
     return rows, total

@@ -5,6 +5,9 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import inspect
+
+from attune.packs.models import PackRefStr
 
 
 class JobProgress(BaseModel):
@@ -36,7 +39,12 @@ class JobPublic(BaseModel):
     pack_ref: str
     options: dict[str, Any]
     progress: JobProgress
-    result: dict[str, Any] | None
+    result: dict[str, Any] | None = Field(
+        description="The job's result (GET /api/v1/jobs/{id}); null in listings, which show the summary"
+    )
+    summary: dict[str, Any] | None = Field(
+        default=None, description="The result's counts (loaded, registered, errors, ...) once the job succeeded"
+    )
     error: str | None
     attempts: int
     chunks_total: int | None = Field(description="Chunks a large pack's sync was split into (null: one task)")
@@ -45,6 +53,11 @@ class JobPublic(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     duration_seconds: float | None
+
+    @classmethod
+    def listed(cls, job: Any) -> JobPublic:
+        """As a listing shows it: the summary, not the result."""
+        return cls.of(job).model_copy(update={"result": None})
 
     @classmethod
     def of(cls, job: Any) -> JobPublic:
@@ -59,7 +72,8 @@ class JobPublic(BaseModel):
             pack_ref=job.pack_ref,
             options=job.options,
             progress=JobProgress(done=job.progress_done, total=job.progress_total),
-            result=job.result,
+            result=job.result if "result" not in inspect(job).unloaded else None,
+            summary=job.summary,
             error=job.error,
             attempts=job.attempts,
             chunks_total=job.chunks_total,
@@ -69,3 +83,41 @@ class JobPublic(BaseModel):
             finished_at=job.finished_at,
             duration_seconds=duration,
         )
+
+
+class Accepted(BaseModel):
+    """A job still running when the request stopped waiting: poll ``location``."""
+
+    job_id: uuid.UUID
+    status: str
+    location: str
+
+    @classmethod
+    def of(cls, job_id: uuid.UUID, status: str) -> Accepted:
+        return cls(job_id=job_id, status=status, location=f"/api/v1/jobs/{job_id}")
+
+
+class BulkSyncRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    packs: list[PackRefStr] | None = Field(
+        default=None,
+        max_length=10_000,
+        description="Pack refs to sync; all packs when omitted",
+        examples=[["my_pack", "core"]],
+    )
+
+
+class BulkSyncAccepted(BaseModel):
+    batch_id: uuid.UUID = Field(description="GET /api/v1/jobs/batches/{batch_id} reports overall progress")
+    jobs: list[JobPublic]
+
+
+class BatchSummary(BaseModel):
+    batch_id: uuid.UUID
+    jobs_total: int
+    jobs: dict[str, int] = Field(description="Jobs by status: queued, running, succeeded, failed")
+    finished: bool
+    files_done: int
+    files_total: int | None = Field(description="Known once every job has listed its files")
+    job_ids: list[uuid.UUID]

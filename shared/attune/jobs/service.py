@@ -14,7 +14,9 @@ from attune.db.types import utcnow
 from attune.errors import NotFound
 from attune.jobs import repository
 from attune.jobs.models import Job, JobKind, JobStatus, JobTrigger
+from attune.jobs.schemas import BatchSummary
 from attune.packs.models import Pack
+from attune.sync.schemas import JobResult, dump_result, summarise
 
 
 def create_job(
@@ -63,7 +65,7 @@ def outcome(session: Session, job_id: uuid.UUID) -> tuple[str, str | None, str |
     return found
 
 
-def batch_summary(session: Session, batch_id: uuid.UUID) -> dict[str, Any]:
+def batch_summary(session: Session, batch_id: uuid.UUID) -> BatchSummary:
     rows = repository.batch(session, batch_id)
     if not rows:
         raise NotFound(f"Batch '{batch_id}' not found")
@@ -71,15 +73,15 @@ def batch_summary(session: Session, batch_id: uuid.UUID) -> dict[str, Any]:
     for job in rows:
         counts[job.status] = counts.get(job.status, 0) + 1
     totals = [j.progress_total for j in rows]
-    return {
-        "batch_id": batch_id,
-        "jobs_total": len(rows),
-        "jobs": counts,
-        "finished": counts[JobStatus.SUCCEEDED.value] + counts[JobStatus.FAILED.value] == len(rows),
-        "files_done": sum(j.progress_done for j in rows),
-        "files_total": None if any(t is None for t in totals) else sum(t or 0 for t in totals),
-        "job_ids": [j.id for j in rows],
-    }
+    return BatchSummary(
+        batch_id=batch_id,
+        jobs_total=len(rows),
+        jobs=counts,
+        finished=counts[JobStatus.SUCCEEDED.value] + counts[JobStatus.FAILED.value] == len(rows),
+        files_done=sum(j.progress_done for j in rows),
+        files_total=None if any(t is None for t in totals) else sum(t or 0 for t in totals),
+        job_ids=[j.id for j in rows],
+    )
 
 
 def fail_stale_jobs(session: Session, stale_seconds: int) -> list[uuid.UUID]:
@@ -120,9 +122,10 @@ def set_progress(session: Session, job_id: uuid.UUID, done: int, total: int | No
     repository.set_fields(session, job_id, progress_done=done, progress_total=total)
 
 
-def mark_succeeded(session: Session, job: Job, result: dict[str, Any]) -> None:
+def mark_succeeded(session: Session, job: Job, result: JobResult) -> None:
     job.status = JobStatus.SUCCEEDED.value
-    job.result = result
+    job.result = dump_result(result)
+    job.summary = summarise(result)
     job.finished_at = utcnow()
     session.add(job)
     session.flush()

@@ -19,6 +19,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from attune.sync.schemas import SyncResult, ValidateResult
+
 log = logging.getLogger(__name__)
 
 _DURATIONS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -46,22 +48,19 @@ WORKFLOWS = Counter(
 TASKS = Counter("attune_worker_tasks", "Celery tasks run by this worker, by task and outcome", ["task", "outcome"])
 
 
-def record_job(kind: str, status: str, seconds: float | None, result: dict[str, Any] | None) -> None:
+def record_job(kind: str, status: str, seconds: float | None, result: SyncResult | ValidateResult | None) -> None:
     try:
         JOBS_FINISHED.labels(kind, status).inc()
         if seconds is not None:
             SYNC_DURATION.labels(kind).observe(seconds)
-        if result:
-            if kind == "sync":
-                unchanged = int(result.get("unchanged_count") or 0)
-                WORKFLOWS.labels(kind, "registered").inc(max(int(result.get("registered_count", 0)) - unchanged, 0))
-                WORKFLOWS.labels(kind, "unchanged").inc(unchanged)
-                WORKFLOWS.labels(kind, "invalid").inc(len(result.get("errors") or []))
-            else:
-                checked = int(result.get("validated_count", 0))
-                invalid = int(result.get("error_count", 0))
-                WORKFLOWS.labels(kind, "valid").inc(max(checked - invalid, 0))
-                WORKFLOWS.labels(kind, "invalid").inc(invalid)
+        if isinstance(result, SyncResult):
+            unchanged = result.unchanged_count
+            WORKFLOWS.labels(kind, "registered").inc(max(result.registered_count - unchanged, 0))
+            WORKFLOWS.labels(kind, "unchanged").inc(unchanged)
+            WORKFLOWS.labels(kind, "invalid").inc(len(result.errors))
+        elif isinstance(result, ValidateResult):
+            WORKFLOWS.labels(kind, "valid").inc(max(result.validated_count - result.error_count, 0))
+            WORKFLOWS.labels(kind, "invalid").inc(result.error_count)
     except Exception as exc:  # metrics never break a job
         log.warning("could not record job metrics: %s", exc)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,21 +141,40 @@ def check_action(f: SourceFile, pack_ref: str) -> ActionResult:
     return ActionResult(ref, f.name, f.path, f.content_hash, meta, diags)
 
 
+class _Either(Collection[str]):
+    """The pack's own refs, else the caller's (which may be looked up lazily, one by one)."""
+
+    def __init__(self, own: set[str], known: Collection[str]) -> None:
+        self.own, self.known = own, known
+
+    def __contains__(self, ref: object) -> bool:
+        return ref in self.own or ref in self.known
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.own | set(self.known))
+
+    def __len__(self) -> int:
+        return len(self.own | set(self.known))
+
+
 def check_pack(
     files: PackFiles,
     *,
-    known_actions: Iterable[str] = (),
-    known_workflows: Iterable[str] = (),
+    known_actions: Collection[str] = (),
+    known_workflows: Collection[str] = (),
+    progress: Callable[[int, int], None] | None = None,
 ) -> PackReport:
-    """Validates every workflow file of a pack. Known actions are this pack's ``actions/``
-    plus ``known_actions`` (what the caller knows is registered)."""
+    """Validates every workflow file of a pack: the one driver of the offline ``attune validate``
+    and of validate jobs. Known actions are this pack's ``actions/`` plus ``known_actions``
+    (what the caller knows is registered); ``progress`` is told (done, total) every 250 files."""
     report = PackReport(pack_ref=files.pack_ref, notes=list(files.notes))
     report.actions = [check_action(f, files.pack_ref) for f in files.actions]
-    actions = {a.ref for a in report.actions if a.meta is not None}
-    actions.update(known_actions)
-    workflows = {w.ref for w in files.workflows}
-    workflows.update(known_workflows)
-    for f in files.workflows:
+    actions = _Either({a.ref for a in report.actions if a.meta is not None}, known_actions)
+    workflows = _Either({w.ref for w in files.workflows}, known_workflows)
+    total = len(files.workflows)
+    for i, f in enumerate(files.workflows):
+        if progress is not None and i % 250 == 249:
+            progress(i, total)
         if f.data is None:
             report.workflows.append(WorkflowResult(f.ref, f.name, f.path, f.content_hash, None, _unreadable(f)))
             continue

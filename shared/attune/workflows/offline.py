@@ -104,7 +104,7 @@ def validate_path(
     except PackDirectoryNotFound as exc:
         err.write(f"error: cannot read pack directory {exc}\n")
         return EXIT_USAGE
-    report = check_pack(files, known_actions=known_actions)
+    report = check_pack(files, known_actions=set(known_actions))
     if output_format == "json":
         json.dump(report_json(report, show_warnings), out, indent=2)
         out.write("\n")

@@ -3,10 +3,9 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
 
 from attune.jobs import service as jobs
-from attune.jobs.schemas import JobPublic
+from attune.jobs.schemas import BatchSummary, JobPublic
 from attune.packs import service as packs
 from attune_api.deps import CurrentUser, PackRef, SessionDep
 from attune_api.schemas import MAX_OFFSET, Envelope, Page, Pagination, error_responses
@@ -14,20 +13,10 @@ from attune_api.schemas import MAX_OFFSET, Envelope, Page, Pagination, error_res
 router = APIRouter(prefix="/api/v1", tags=["jobs"], responses=error_responses(401, 503))
 
 
-class BatchSummary(BaseModel):
-    batch_id: uuid.UUID
-    jobs_total: int
-    jobs: dict[str, int] = Field(description="Jobs by status: queued, running, succeeded, failed")
-    finished: bool
-    files_done: int
-    files_total: int | None = Field(description="Known once every job has listed its files")
-    job_ids: list[uuid.UUID]
-
-
 @router.get("/jobs/batches/{batch_id}", response_model=Envelope[BatchSummary], responses=error_responses(404, 422))
 def get_batch(batch_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Envelope[BatchSummary]:
     """Overall progress of the jobs one POST /api/v1/packs/sync started."""
-    summary = BatchSummary(**jobs.batch_summary(session, batch_id))
+    summary = jobs.batch_summary(session, batch_id)
     done = summary.jobs["succeeded"] + summary.jobs["failed"]
     return Envelope(data=summary, message=f"{done} of {summary.jobs_total} jobs finished")
 
@@ -47,11 +36,11 @@ def list_pack_jobs(
     limit: int = Query(20, ge=1, le=200),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Page[JobPublic]:
-    """A pack's jobs, newest first."""
+    """A pack's jobs, newest first, each with its result's summary (the full result: GET /api/v1/jobs/{id})."""
     packs.get_pack(session, ref)
     rows, total = jobs.list_pack_jobs(session, ref, limit=limit, offset=offset)
     return Page(
-        data=[JobPublic.of(j) for j in rows],
+        data=[JobPublic.listed(j) for j in rows],
         pagination=Pagination(total=total, limit=limit, offset=offset),
         message=f"{len(rows)} of {total} jobs",
     )

@@ -5,9 +5,10 @@ import uuid
 from fastapi import APIRouter, Query, Response, status
 from pydantic import Field
 
+from attune.jobs import pipeline
+from attune.jobs.models import Job
 from attune.packs import service as packs
 from attune.packs.models import PackCreate, PackPublic, PackUpdate
-from attune_api import hooks
 from attune_api.deps import CurrentUser, PackRef, SessionDep
 from attune_api.schemas import MAX_OFFSET, Envelope, Page, Pagination, error_responses
 
@@ -19,6 +20,15 @@ class PackSaved(Envelope[PackPublic]):
 router = APIRouter(prefix="/api/v1/packs", tags=["packs"], responses=error_responses(401, 503))
 
 
+def _queued(session: SessionDep, job: Job) -> str:
+    """Enqueues the pack's auto-sync (after the commit: a broker outage never fails the pack
+    operation); the sentence the response message ends with."""
+    failure = pipeline.enqueue(session, job)
+    if failure is not None:
+        return f"; workflow auto-sync could not be queued ({failure}), job {job.id} failed"
+    return f"; workflow auto-sync started (job {job.id})"
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -28,10 +38,11 @@ router = APIRouter(prefix="/api/v1/packs", tags=["packs"], responses=error_respo
 def create_pack(body: PackCreate, session: SessionDep, user: CurrentUser) -> PackSaved:
     """Create a pack record; its workflows are then synced in the background."""
     pack = packs.create_pack(session, body)
-    job = hooks.auto_sync_job(session, pack, user.id)
+    job = pipeline.add_auto_sync(session, pack, user_id=user.id)
     session.commit()
-    extra = hooks.after_commit(session, job)
-    return PackSaved(data=PackPublic.model_validate(pack), job_id=job.id, message="Pack created" + extra)
+    return PackSaved(
+        data=PackPublic.model_validate(pack), job_id=job.id, message="Pack created" + _queued(session, job)
+    )
 
 
 @router.get("", response_model=Page[PackPublic])
@@ -60,10 +71,11 @@ def get_pack(ref: PackRef, session: SessionDep, user: CurrentUser) -> Envelope[P
 def update_pack(ref: PackRef, body: PackUpdate, session: SessionDep, user: CurrentUser) -> PackSaved:
     """Partial update; the pack's workflows are then re-synced in the background."""
     pack = packs.update_pack(session, ref, body)
-    job = hooks.auto_sync_job(session, pack, user.id)
+    job = pipeline.add_auto_sync(session, pack, user_id=user.id)
     session.commit()
-    extra = hooks.after_commit(session, job)
-    return PackSaved(data=PackPublic.model_validate(pack), job_id=job.id, message="Pack updated" + extra)
+    return PackSaved(
+        data=PackPublic.model_validate(pack), job_id=job.id, message="Pack updated" + _queued(session, job)
+    )
 
 
 @router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 422))

@@ -58,9 +58,9 @@ def celery_conf(settings: Settings) -> dict[str, Any]:
 
 def make_celery(settings: Settings, *, include: list[str] | None = None) -> Celery:
     if settings.embedded_broker:
-        from attune import broker_fs
+        from attune.broker import fs
 
-        broker_fs.install()
+        fs.install()
     app = Celery("attune", include=include or [])
     app.conf.update(celery_conf(settings))
     return app

@@ -8,17 +8,18 @@ from typing import Any
 
 from celery import Celery
 
+from attune.broker.names import TaskName
 from attune.config import get_settings
 from attune.errors import DependencyUnavailable
 from attune.jobs.models import JobKind
 from attune.observability.logs import TASK_HEADER, request_id_var
 
-TASK_NAMES = {JobKind.SYNC: "packs.sync_workflows", JobKind.VALIDATE: "packs.validate_workflows"}
+TASK_OF_KIND = {JobKind.SYNC: TaskName.SYNC, JobKind.VALIDATE: TaskName.VALIDATE}
 
 
 @lru_cache(maxsize=1)
 def producer() -> Celery:
-    from attune.celery_config import make_celery
+    from attune.broker.app import make_celery
 
     return make_celery(get_settings())
 
@@ -29,15 +30,15 @@ def reset_producer() -> None:
 
 def enqueue(kind: JobKind, job_id: uuid.UUID) -> None:
     """Sends the job's task; DependencyUnavailable when the broker cannot take it."""
-    send(TASK_NAMES[kind], [str(job_id)], task_id=str(job_id))
+    send(TASK_OF_KIND[kind], [str(job_id)], task_id=str(job_id))
 
 
-def send(task_name: str, args: list[Any], *, task_id: str | None = None) -> None:
+def send(task_name: TaskName, args: list[Any], *, task_id: str | None = None) -> None:
     app = producer()
     request_id = request_id_var.get()
     try:
         app.send_task(
-            task_name,
+            task_name.value,
             args=args,
             task_id=task_id,
             # the request that started the work, for the worker's logs (and its own sends)

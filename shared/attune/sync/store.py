@@ -1,7 +1,9 @@
-"""Staging rows of a sync job: written per chunk, merged in one step, then dropped.
+"""The sync engine's SQL, and nothing else: staging rows, the merge, the file cache.
 
-Also the pack's file cache (pack_files): the last check of every file, which
-lets an unchanged file be skipped without being read.
+A sync job stages one row per workflow file (per chunk when the pack is split),
+then one step merges the staged rows into the registry and drops them. The
+pack's file cache (pack_files) holds the last check of every file, which lets an
+unchanged file be skipped without being read.
 """
 
 from __future__ import annotations
@@ -66,6 +68,16 @@ _JOB = bindparam("job_id", type_=S.c.job_id.type)  # UUIDs bound as each dialect
 
 def _sqlite(session: Session) -> bool:
     return session.get_bind().dialect.name == "sqlite"
+
+
+_LOCK_NAMESPACE = 0x4154  # "AT": keeps our advisory locks apart from anyone else's
+
+
+def lock_pack(session: Session, pack_id: int) -> None:
+    """Serialises syncs of one pack (held until the transaction ends); other packs run in
+    parallel. SQLite has one writer at a time anyway."""
+    if not _sqlite(session):
+        session.execute(text("SELECT pg_advisory_xact_lock(:ns, :id)"), {"ns": _LOCK_NAMESPACE, "id": pack_id})
 
 
 def cached_files(session: Session, pack_id: int, files: Sequence[str]) -> dict[str, CachedFile]:
@@ -134,32 +146,37 @@ def _stage_unchanged(dialect: str) -> TextClause:
     )
 
 
-def write_chunk(
-    session: Session,
-    job_id: uuid.UUID,
-    chunk: int,
-    rows: Sequence[tuple],
-    pack_id: int,
-    unchanged: Sequence[tuple[int, str]] = (),
-    fan_in: bool = True,
-) -> None:
-    """Replaces the chunk's rows (a redelivered chunk writes them again) and marks it done.
-    ``rows`` are checked files; ``unchanged`` (position, file) are copied from pack_files.
-    Without ``fan_in`` (a sync done whole in one transaction) there is nothing to replace
-    and no chunk to count."""
-    if fan_in:
-        session.execute(delete(S).where(S.c.job_id == job_id, S.c.chunk == chunk))
+def stage_rows(session: Session, rows: Sequence[tuple]) -> None:
+    """Stages checked files (tuples from ``checked_row``)."""
     copy_rows(session, S, COLUMNS, rows)
-    if unchanged:
-        params: dict[str, Any] = {"job_id": job_id, "chunk": chunk, "pack_id": pack_id}
-        if _sqlite(session):
-            params["pairs"] = orjson.dumps(list(unchanged)).decode()
-        else:
-            params.update(positions=[p for p, _ in unchanged], files=[f for _, f in unchanged])
-        session.execute(_stage_unchanged(session.get_bind().dialect.name), params)
-    if fan_in:
-        session.execute(delete(C).where(C.c.job_id == job_id, C.c.chunk == chunk))
-        session.execute(insert(C).values(job_id=job_id, chunk=chunk, files=len(rows) + len(unchanged)))
+
+
+def stage_unchanged(
+    session: Session, *, job_id: uuid.UUID, chunk: int, pack_id: int, unchanged: Sequence[tuple[int, str]]
+) -> None:
+    """Stages unchanged files, (position, file) pairs, from their pack_files rows."""
+    if not unchanged:
+        return
+    params: dict[str, Any] = {"job_id": job_id, "chunk": chunk, "pack_id": pack_id}
+    if _sqlite(session):
+        params["pairs"] = orjson.dumps(list(unchanged)).decode()
+    else:
+        params.update(positions=[p for p, _ in unchanged], files=[f for _, f in unchanged])
+    session.execute(_stage_unchanged(session.get_bind().dialect.name), params)
+
+
+def clear_chunk(session: Session, job_id: uuid.UUID, chunk: int) -> None:
+    """Removes what an earlier delivery of this chunk staged (it is staged again whole)."""
+    session.execute(delete(S).where(S.c.job_id == job_id, S.c.chunk == chunk))
+    session.execute(delete(C).where(C.c.job_id == job_id, C.c.chunk == chunk))
+
+
+def mark_chunk_done(session: Session, job_id: uuid.UUID, chunk: int, files: int) -> None:
+    session.execute(insert(C).values(job_id=job_id, chunk=chunk, files=files))
+
+
+def chunk_done(session: Session, job_id: uuid.UUID, chunk: int) -> bool:
+    return session.execute(select(C.c.chunk).where(C.c.job_id == job_id, C.c.chunk == chunk)).first() is not None
 
 
 def chunks_done(session: Session, job_id: uuid.UUID) -> int:
@@ -260,7 +277,7 @@ def _upsert_staged(session: Session, params: dict[str, Any], now: Any) -> set[st
     return {ref for ref, inserted in session.execute(_MERGE, {**params, "now": now}) if inserted}
 
 
-def merge(session: Session, job_id: uuid.UUID, pack_id: int, now: Any) -> tuple[list[str], set[str]]:
+def merge(session: Session, *, job_id: uuid.UUID, pack_id: int, now: Any) -> tuple[list[str], set[str]]:
     """Upserts the staged valid workflows, deletes the pack's workflows with no file, and brings
     the file cache in line with the files. Returns (removed refs, refs created by this merge)."""
     params = {"job_id": job_id, "pack_id": pack_id}
@@ -306,43 +323,48 @@ _CACHED_REPORT = text(
 )
 
 
-def merge_read(
-    session: Session, job_id: uuid.UUID, pack_id: int, now: Any, listed: Sequence[str], forget: bool = True
-) -> tuple[list[str], set[str]]:
-    """merge() when only the files read were staged: upsert them, forget the cached files
-    no longer listed (or now refused by the loader; ``forget`` false: there are none),
-    remove the workflows that have neither a staged nor a cached file, cache what was read."""
+def forget_unlisted(session: Session, *, job_id: uuid.UUID, pack_id: int, listed: Sequence[str]) -> None:
+    """Forgets the cached files no longer listed, or now refused by the loader."""
     dialect = session.get_bind().dialect.name
-    params: dict[str, Any] = {"job_id": job_id, "pack_id": pack_id}
-    created = _upsert_staged(session, params, now)
     listed_param = orjson.dumps(list(listed)).decode() if dialect == "sqlite" else list(listed)
-    forget_stmt = text(_FORGET.format(listed=_LISTED.get(dialect, _LISTED["postgresql"]))).bindparams(
+    stmt = text(_FORGET.format(listed=_LISTED.get(dialect, _LISTED["postgresql"]))).bindparams(
         _JOB, bindparam("file_error", STATUS_FILE_ERROR)
     )
-    if forget:
-        session.execute(forget_stmt, {**params, "listed": listed_param})
+    session.execute(stmt, {"job_id": job_id, "pack_id": pack_id, "listed": listed_param})
+
+
+def merge_read(session: Session, *, job_id: uuid.UUID, pack_id: int, now: Any) -> tuple[list[str], set[str]]:
+    """merge() when only the files read were staged (call ``forget_unlisted`` first): upsert
+    them, remove the workflows that have neither a staged nor a cached file, cache what was read."""
+    params: dict[str, Any] = {"job_id": job_id, "pack_id": pack_id}
+    created = _upsert_staged(session, params, now)
     removed = session.execute(_REMOVE_READ, params).scalars().all()
     session.execute(_CACHE, params)
     return sorted(removed), created
 
 
-def report_rows_read(
-    session: Session, job_id: uuid.UUID, pack_id: int, total: int, unchanged_at: dict[int, str]
-) -> list[Any]:
-    """report_rows() when only the files read were staged: the unchanged files' rows come
-    from pack_files, at their positions."""
-    staged = iter(report_rows(session, job_id)) if len(unchanged_at) < total else iter(())
-    cached = {}
-    if unchanged_at:
-        cached = {r[0]: r[1:] for r in session.execute(_CACHED_REPORT, {"pack_id": pack_id})}
-    return [cached[unchanged_at[p]] if p in unchanged_at else next(staged) for p in range(total)]
+def report_cached(session: Session, pack_id: int) -> dict[str, Any]:
+    """source file -> report row, for the unchanged files a whole-pack sync did not stage."""
+    return {r[0]: r[1:] for r in session.execute(_CACHED_REPORT, {"pack_id": pack_id})}
 
 
 def report_rows(session: Session, job_id: uuid.UUID) -> list[Any]:
     return list(session.execute(_REPORT, {"job_id": job_id}).all())
 
 
-def drop(session: Session, job_id: uuid.UUID, *, fan_in: bool = True) -> None:
+def drop(session: Session, job_id: uuid.UUID) -> None:
+    """Removes a job's staging rows and chunk marks."""
     session.execute(delete(S).where(S.c.job_id == job_id))
-    if fan_in:
-        session.execute(delete(C).where(C.c.job_id == job_id))
+    session.execute(delete(C).where(C.c.job_id == job_id))
+
+
+_ABANDONED = "DELETE FROM {table} WHERE job_id IN (SELECT id FROM jobs WHERE status IN ('succeeded', 'failed'))"
+
+
+def drop_abandoned(session: Session) -> int:
+    """Staging rows and chunk marks of finished jobs (a chunk still running when its job
+    failed, its pack deleted meanwhile): what no step will ever merge. Returns the rows removed."""
+    removed = 0
+    for table in ("sync_staging", "sync_chunks"):
+        removed += int(session.execute(text(_ABANDONED.format(table=table))).rowcount or 0)  # type: ignore[attr-defined]
+    return removed

@@ -1,0 +1,15 @@
+"""Task names, defined once: the producer sends them, the worker registers them."""
+
+from __future__ import annotations
+
+import enum
+
+
+class TaskName(enum.StrEnum):
+    PING = "system.ping"
+    # one task per job kind: the task name is the job kind's entry point
+    SYNC = "packs.sync_workflows"
+    VALIDATE = "packs.validate_workflows"
+    # a large pack's sync: one task per slice of files, then one that registers them all
+    SYNC_CHUNK = "packs.sync_chunk"
+    SYNC_FINISH = "packs.sync_finish"

@@ -1,0 +1,401 @@
+"""The sync engine: a pack's files -> checked -> staged -> merged into the registry.
+
+Three entry points, each in the caller's transaction (services flush, the job
+pipeline commits):
+
+- ``sync_whole``: the whole pack in one step (most syncs);
+- ``stage_chunk`` then ``finish_chunked``: a large pack split into slices of files
+  checked in parallel, then registered in one step;
+- ``validate``: the same checks as the offline ``attune validate``, nothing written.
+
+Nothing registered is lost to a file-system error: a pack directory, ``workflows/``
+or ``actions/`` that is a link, not a directory or unreadable refuses the sync
+(nothing changes), and one that is removed or replaced while the sync runs fails
+it (the transaction is rolled back).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlmodel import Session
+
+from attune.actions import repository as actions_repo
+from attune.config import Settings
+from attune.db.types import utcnow
+from attune.errors import AttuneError
+from attune.packs.models import Pack
+from attune.sync import cache, store
+from attune.sync.cache import KnownRefs, Prefetched, Resolver
+from attune.sync.models import ERROR_STATUSES, STATUS_UNCHANGED, STATUS_UNCHANGED_ERROR
+from attune.sync.schemas import (
+    DIRECTORY_NOT_FOUND,
+    ActionsSummary,
+    SyncResult,
+    ValidateResult,
+    WorkflowSyncEntry,
+)
+from attune.workflows import repository as workflows_repo
+from attune.workflows.checker import ActionResult, WorkflowResult, check_action, check_pack, check_workflow
+from attune.workflows.diagnostics import Diagnostic
+from attune.workflows.loader import (
+    WORKFLOW_EXTENSIONS,
+    SourceFile,
+    list_workflow_files,
+    load_pack_dir,
+    resolve_pack_dir,
+)
+from attune.workflows.registrar import register_actions
+
+ProgressFn = Callable[[int, int], None]
+FOLDERS = ("workflows", "actions")
+
+
+class PackChanged(AttuneError):
+    """The pack directory (or one of its folders) was removed or replaced during the sync."""
+
+    status_code = 409
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a job syncs: the pack, its directory, and how."""
+
+    job_id: uuid.UUID
+    pack_id: int
+    pack_ref: str
+    root: Path
+    max_file_size: int
+    force: bool = False  # read and check every file, even unchanged ones
+    folders: str = ""  # the folders' identity when the job started (chunked syncs)
+
+    @classmethod
+    def of(cls, settings: Settings, *, job_id: uuid.UUID, pack: Pack, options: dict[str, Any]) -> Target:
+        assert pack.id is not None
+        root = resolve_pack_dir(settings.packs_base_dir, pack.ref)
+        return cls(
+            job_id,
+            pack.id,
+            pack.ref,
+            root,
+            settings.max_file_size,
+            bool(options.get("full")),
+            options.get("folders", ""),
+        )
+
+
+# -- the pack directory's folders ------------------------------------------------------
+
+
+def inspect_folders(root: Path) -> tuple[str | None, str]:
+    """(why the pack cannot be synced or None, the identity of its directory and folders).
+
+    The identity (inode numbers) is compared again before anything is written: a folder
+    removed or replaced meanwhile fails the sync instead of emptying the registry."""
+    try:
+        root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return DIRECTORY_NOT_FOUND, ""
+    try:
+        parts = [str(os.fstat(root_fd).st_ino)]
+        for name in FOLDERS:
+            try:
+                st = os.stat(name, dir_fd=root_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                parts.append("-")  # a pack without this folder: nothing of that kind
+                continue
+            except OSError as exc:
+                return f"Failed to load workflows: '{name}/' cannot be read ({exc.strerror}); nothing changed", ""
+            if stat.S_ISLNK(st.st_mode):
+                return (
+                    f"Failed to load workflows: '{name}/' is a symbolic link (links are not followed); nothing changed",
+                    "",
+                )
+            if not stat.S_ISDIR(st.st_mode):
+                return f"Failed to load workflows: '{name}' is not a directory; nothing changed", ""
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=root_fd)
+                with os.scandir(fd):
+                    pass
+                os.close(fd)
+            except OSError as exc:
+                return f"Failed to load workflows: '{name}/' cannot be read ({exc.strerror}); nothing changed", ""
+            parts.append(str(st.st_ino))
+        return None, ":".join(parts)
+    finally:
+        os.close(root_fd)
+
+
+def _check_unchanged_folders(target: Target, expected: str) -> None:
+    """PackChanged unless the folders are still usable and (when ``expected`` is known) the same."""
+    reason, now = inspect_folders(target.root)
+    if reason is not None or (expected and now != expected):
+        raise PackChanged(
+            f"The directory of pack '{target.pack_ref}' (or its workflows/ or actions/) was removed or replaced "
+            "during the sync: nothing was changed; sync again"
+        )
+
+
+# -- what validation depends on besides a file's own text ----------------------------------
+
+
+@dataclass(slots=True)
+class Context:
+    actions: list[ActionResult]
+    resolver: Resolver
+    notes: list[Diagnostic] = field(default_factory=list)
+    progress: ProgressFn | None = None  # told (files done, files listed) every 250 files
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """The files one step reads: all of them (``names`` None), or one chunk's."""
+
+    index: int = 0
+    first_position: int = 0  # the position of its first file in the pack's sorted listing
+    names: list[str] | None = None
+
+
+WHOLE = Slice()
+
+
+def _context(session: Session, target: Target) -> Context:
+    files = load_pack_dir(target.root, target.pack_ref, max_file_size=target.max_file_size, workflows=False)
+    actions = [check_action(f, target.pack_ref) for f in files.actions]
+    own_actions = {a.ref for a in actions if a.meta is not None}
+    prefix = target.pack_ref + "."
+    workflows_dir = target.root / "workflows"
+
+    def own_workflow(ref: str) -> bool:
+        if not ref.startswith(prefix):
+            return False
+        stem = ref[len(prefix) :]
+        return any(os.path.isfile(workflows_dir / (stem + ext)) for ext in WORKFLOW_EXTENSIONS)
+
+    pack_id = target.pack_id
+    resolver = Resolver(
+        KnownRefs(own_actions.__contains__, lambda r: actions_repo.exists_outside(session, pack_id, r)),
+        KnownRefs(own_workflow, lambda r: workflows_repo.exists_outside(session, pack_id, r)),
+    )
+    return Context(actions, resolver, files.notes)
+
+
+def _check_file(f: SourceFile, pack_ref: str, resolver: Resolver) -> WorkflowResult:
+    if f.data is None:
+        return WorkflowResult(f.ref, f.name, f.path, f.content_hash, None, [f.problem] if f.problem else [])
+    return check_workflow(
+        f.data, file=f.path, pack_ref=pack_ref, name=f.name, known_actions=resolver.known_actions,
+        known_workflows=resolver.known_workflows, content_hash=f.content_hash,
+    )  # fmt: skip
+
+
+@dataclass(slots=True)
+class _Checked:
+    listed: list[str]  # every file the listing returned, in position order
+    rows: list[tuple]  # staging rows of the files read and checked
+    unchanged: list[tuple[int, str]]  # (position, file) of the files not read
+
+
+def _read_and_check(
+    session: Session, target: Target, ctx: Context, part: Slice, prefetched: Prefetched | None
+) -> tuple[_Checked, list[Diagnostic], set[str]]:
+    """Lists (the slice's files only, when it names them), reads and checks the pack's workflow files,
+    skipping those unchanged since the cached check. Returns what it found, the listing's
+    notes and the cached files' paths."""
+    if target.force:
+        cached: dict[str, store.CachedFile] = {}
+    elif prefetched is not None:
+        cached = prefetched.cache
+    else:
+        cached = cache.read_cache(session, target.pack_id, part.names)
+    resolver = ctx.resolver
+
+    def skip(rel: str, key: str) -> bool:
+        c = cached.get(rel)
+        return c is not None and c.stat == key and resolver.still_resolves(c.deps, c.unresolved)
+
+    files = load_pack_dir(
+        target.root, target.pack_ref, max_file_size=target.max_file_size, actions=False,
+        only=None if part.names is None else set(part.names), skip=None if target.force else skip,
+        stat_keys=prefetched.stat_keys if prefetched is not None else None,
+    )  # fmt: skip
+    out = _Checked([f.path for f in files.workflows], [], [])
+    total = len(files.workflows)
+    for i, f in enumerate(files.workflows):
+        position = part.first_position + i
+        if f.unchanged:
+            out.unchanged.append((position, f.path))
+            continue
+        r = _check_file(f, target.pack_ref, resolver)
+        out.rows.append(store.checked_row(target.job_id, part.index, position, f, r, resolver.unresolved(r.deps)))
+        if ctx.progress is not None and i % 250 == 249:
+            ctx.progress(i + 1, total)
+    return out, files.notes, set(cached)
+
+
+# -- entry points --------------------------------------------------------------------------
+
+
+def sync_whole(
+    session: Session, target: Target, *, prefetched: Prefetched | None = None, progress: ProgressFn | None = None
+) -> SyncResult:
+    """Syncs the whole pack in the caller's transaction, under the pack's lock. Only the
+    files read are staged; the unchanged ones' outcome is read from pack_files."""
+    store.lock_pack(session, target.pack_id)
+    reason, folders = inspect_folders(target.root)
+    if reason is not None:
+        return SyncResult.refused(target.pack_ref, reason)
+    ctx = _context(session, target)
+    ctx.progress = progress
+    checked, notes, cached = _read_and_check(session, target, ctx, WHOLE, prefetched)
+    ctx.notes = [*ctx.notes, *notes]
+    _check_unchanged_folders(target, folders)
+    store.stage_rows(session, checked.rows)
+    listed = set(checked.listed)
+    if target.force or checked.rows or any(path not in listed for path in cached):
+        # cached files to forget: gone from the listing, or read again (refused ones included)
+        store.forget_unlisted(session, job_id=target.job_id, pack_id=target.pack_id, listed=checked.listed)
+    now = utcnow()
+    removed, created = store.merge_read(session, job_id=target.job_id, pack_id=target.pack_id, now=now)
+    unchanged_at = dict(checked.unchanged)
+    staged = iter(store.report_rows(session, target.job_id) if checked.rows else ())
+    from_cache = store.report_cached(session, target.pack_id) if unchanged_at else {}
+    report = [from_cache[unchanged_at[p]] if p in unchanged_at else next(staged) for p in range(len(checked.listed))]
+    register_actions(session, target.pack_id, ctx.actions, now)
+    store.drop(session, target.job_id)
+    return _result(target.pack_ref, report, created, removed, ctx)
+
+
+def decide_fan_out(session: Session, target: Target, *, chunk_size: int) -> list[Slice] | Prefetched | None:
+    """Whether a sync is worth splitting: the slices of files when more than ``chunk_size``
+    files must be read; else what was learnt deciding (for ``sync_whole``)."""
+    names = list_workflow_files(target.root)
+    if names is None or len(names) <= chunk_size:
+        return None
+    prefetched = None
+    if not target.force:
+        # a re-sync that finds few changed files is cheaper in one task than in many
+        prefetched = cache.changed_files(session, pack_id=target.pack_id, workflows_dir=target.root / "workflows",
+                                         names=names)  # fmt: skip
+        if prefetched.changed <= chunk_size:
+            return prefetched
+    starts = range(0, len(names), chunk_size)
+    return [Slice(index, start, names[start : start + chunk_size]) for index, start in enumerate(starts)]
+
+
+def stage_chunk(session: Session, target: Target, *, part: Slice) -> int:
+    """Checks one slice of a large pack's files and stages the outcome (a redelivered chunk
+    replaces what it staged before). Returns the number of files staged."""
+    ctx = _context(session, target)
+    checked, _, _ = _read_and_check(session, target, ctx, part, None)
+    chunk = part.index
+    _check_unchanged_folders(target, target.folders)
+    store.clear_chunk(session, target.job_id, chunk)
+    store.stage_rows(session, checked.rows)
+    store.stage_unchanged(
+        session, job_id=target.job_id, chunk=chunk, pack_id=target.pack_id, unchanged=checked.unchanged
+    )
+    staged = len(checked.rows) + len(checked.unchanged)
+    store.mark_chunk_done(session, target.job_id, chunk, staged)
+    return staged
+
+
+def finish_chunked(session: Session, target: Target) -> SyncResult:
+    """Registers every staged chunk in the caller's transaction, under the pack's lock."""
+    store.lock_pack(session, target.pack_id)
+    _check_unchanged_folders(target, target.folders)
+    ctx = _context(session, target)
+    listing = load_pack_dir(target.root, target.pack_ref, actions=False, only=())
+    ctx.notes = [*ctx.notes, *listing.notes]  # what listing workflows/ says (skipped links)
+    now = utcnow()
+    removed, created = store.merge(session, job_id=target.job_id, pack_id=target.pack_id, now=now)
+    report = store.report_rows(session, target.job_id)
+    register_actions(session, target.pack_id, ctx.actions, now)
+    store.drop(session, target.job_id)
+    return _result(target.pack_ref, report, created, removed, ctx)
+
+
+def validate(session: Session, target: Target, *, progress: ProgressFn | None = None) -> ValidateResult:
+    """Checks the pack's files as the offline ``attune validate`` does (the same checker),
+    calls to other packs resolved against the registry; writes nothing."""
+    reason, _ = inspect_folders(target.root)
+    if reason is not None:
+        return ValidateResult.refused(target.pack_ref, reason)
+    files = load_pack_dir(target.root, target.pack_ref, max_file_size=target.max_file_size)
+    pack_id = target.pack_id
+    report = check_pack(
+        files,
+        known_actions=KnownRefs(lambda r: False, lambda r: actions_repo.exists_outside(session, pack_id, r)),
+        known_workflows=KnownRefs(lambda r: False, lambda r: workflows_repo.exists_outside(session, pack_id, r)),
+        progress=progress,
+    )
+    results = report.workflows
+    return ValidateResult(
+        pack_ref=target.pack_ref,
+        validated_count=len(results),
+        error_count=report.error_count,
+        errors={r.ref: [d.message for d in r.errors] for r in results if not r.ok},
+        diagnostics={r.ref: [d.to_dict() for d in r.diagnostics] for r in results if r.diagnostics},
+        warning_count=sum(len(r.warnings) for r in results),
+        notes=[d.to_dict() for d in report.notes] + [d.to_dict() for a in report.actions for d in a.diagnostics],
+    )
+
+
+# -- the result ---------------------------------------------------------------------------
+
+
+def _loads(text: str | None) -> Any:
+    return [] if text is None or text == "[]" else orjson.loads(text)
+
+
+def _result(pack_ref: str, report: Sequence[Any], created: set[str], removed: list[str], ctx: Context) -> SyncResult:
+    """The job's result from the report rows: (ref, status, diagnostics, workflow id, warnings)."""
+    entries: list[WorkflowSyncEntry] = []
+    errors: list[str] = []
+    failed: dict[str, list[dict[str, Any]]] = {}
+    unchanged = 0
+    for ref, status, diagnostics_text, wf_id, warnings_text in report:
+        unchanged += status in (STATUS_UNCHANGED, STATUS_UNCHANGED_ERROR)
+        if status in ERROR_STATUSES:
+            diags = _loads(diagnostics_text)
+            messages = "; ".join(d["message"] for d in diags if d["severity"] == "error")
+            errors.append(f"Validation failed for {ref}: {messages}")
+            failed[ref] = diags
+            continue
+        warns = _loads(warnings_text if status == STATUS_UNCHANGED else diagnostics_text)
+        # built without validation: every value comes from rows this engine wrote
+        entry = WorkflowSyncEntry.model_construct(
+            ref_name=ref,
+            created=ref in created,
+            workflow_def_id=wf_id,
+            warnings=[w["message"] for w in warns],
+            diagnostics=warns,
+            changed=status != STATUS_UNCHANGED,
+        )
+        entries.append(entry)
+    action_errors = [
+        f"Action {a.ref} ({a.file}): " + "; ".join(d.message for d in a.diagnostics if d.is_error)
+        for a in ctx.actions
+        if a.meta is None
+    ]
+    return SyncResult(
+        pack_ref=pack_ref,
+        loaded_count=len(entries) + len(errors),
+        registered_count=len(entries),
+        workflows=entries,
+        errors=errors,
+        error_diagnostics=failed,
+        removed=removed,
+        unchanged_count=unchanged,
+        actions=ActionsSummary(
+            registered=sorted(a.ref for a in ctx.actions if a.meta is not None), errors=action_errors
+        ),
+        notes=[d.to_dict() for d in ctx.notes],
+    )

@@ -1,0 +1,115 @@
+"""What a sync or validate job returns: the typed results the engine builds, the worker
+stores, the API answers and the CLI prints (SPEC section 2)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+DIRECTORY_NOT_FOUND = "Failed to load workflows: Directory not found"
+
+SYNC_EXAMPLE: dict[str, Any] = {
+    "pack_ref": "my_pack",
+    "loaded_count": 5,
+    "registered_count": 5,
+    "workflows": [{"ref_name": "my_pack.deploy_app", "created": True, "workflow_def_id": 123, "warnings": []}],
+    "errors": [],
+}
+VALIDATE_EXAMPLE: dict[str, Any] = {
+    "pack_ref": "my_pack",
+    "validated_count": 5,
+    "error_count": 1,
+    "errors": {
+        "my_pack.broken_workflow": [
+            "Missing required field: version",
+            "Task 'step1' references undefined action 'invalid.action'",
+        ]
+    },
+}
+Diagnostics = list[dict[str, Any]]
+_DIAGNOSTICS = "Structured diagnostics: severity, code, message, file, line, column, path"
+
+
+class WorkflowSyncEntry(BaseModel):
+    ref_name: str
+    created: bool = Field(description="True for a workflow this sync created, false for an updated or unchanged one")
+    workflow_def_id: int
+    warnings: list[str]
+    diagnostics: Diagnostics = Field(default_factory=list, description=_DIAGNOSTICS)
+    changed: bool = Field(default=True, description="False when the file was unchanged since the last sync")
+
+
+class ActionsSummary(BaseModel):
+    registered: list[str] = Field(default_factory=list, description="Action refs registered from actions/")
+    errors: list[str] = Field(default_factory=list, description="One sentence per action file that did not register")
+
+
+class SyncResult(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [SYNC_EXAMPLE]})
+
+    pack_ref: str
+    loaded_count: int = Field(description="Workflow files found and read")
+    registered_count: int = Field(description="Workflows created, updated or unchanged (registered)")
+    workflows: list[WorkflowSyncEntry]
+    errors: list[str] = Field(description="One sentence per workflow that did not register, naming it")
+    error_diagnostics: dict[str, Diagnostics] = Field(
+        default_factory=dict, description="Every diagnostic of each workflow that did not register, by ref"
+    )
+    removed: list[str] = Field(default_factory=list, description="Workflows deleted because their file is gone")
+    unchanged_count: int = Field(default=0, description="Files not read again: unchanged since the last sync")
+    actions: ActionsSummary = Field(default_factory=ActionsSummary)
+    notes: Diagnostics = Field(default_factory=list, description="What the pack's listing had to say (skipped files)")
+    job_id: uuid.UUID | None = None
+
+    @classmethod
+    def refused(cls, pack_ref: str, reason: str) -> SyncResult:
+        """Nothing read, nothing changed: the pack directory (or one of its folders) cannot be used."""
+        return cls(pack_ref=pack_ref, loaded_count=0, registered_count=0, workflows=[], errors=[reason])
+
+
+class ValidateResult(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [VALIDATE_EXAMPLE]})
+
+    pack_ref: str
+    validated_count: int
+    error_count: int = Field(description="Workflows with at least one error")
+    errors: dict[str, list[str]] = Field(description="Every error message of each invalid workflow, by ref")
+    diagnostics: dict[str, Diagnostics] = Field(default_factory=dict, description=_DIAGNOSTICS + ", by ref")
+    warning_count: int = 0
+    notes: Diagnostics = Field(default_factory=list, description="Pack-level diagnostics (listing, actions)")
+    job_id: uuid.UUID | None = None
+
+    @classmethod
+    def refused(cls, pack_ref: str, reason: str) -> ValidateResult:
+        # counted as an error, so that a pipeline gating on error_count stops here
+        return cls(pack_ref=pack_ref, validated_count=0, error_count=1, errors={pack_ref: [reason]})
+
+
+JobResult = SyncResult | ValidateResult
+
+
+def summarise(result: JobResult) -> dict[str, Any]:
+    """The counts of a result: what a job listing shows."""
+    if isinstance(result, SyncResult):
+        return {
+            "loaded_count": result.loaded_count, "registered_count": result.registered_count,
+            "error_count": len(result.errors), "removed_count": len(result.removed),
+            "unchanged_count": result.unchanged_count,
+        }  # fmt: skip
+    return {"validated_count": result.validated_count, "error_count": result.error_count,
+            "warning_count": result.warning_count}  # fmt: skip
+
+
+def dump_result(result: JobResult) -> dict[str, Any]:
+    """The JSON a job row stores."""
+    return result.model_dump(mode="json")
+
+
+def envelope_json(result_json: str, message: str) -> bytes:
+    """``{"data": <result>, "message": ...}`` from a stored result's JSON text, without decoding
+    it (a 10,000-workflow result is megabytes). The bytes equal the envelope model's
+    serialisation (tests/unit/test_sync_schemas.py)."""
+    return b'{"data":' + result_json.encode() + b',"message":' + orjson.dumps(message) + b"}"
