@@ -14,7 +14,7 @@ help:
 	@echo "make test-unit  only the fast unit tests (no services)"
 	@echo "make soak       the long soak tests (100,000 files, a longer API fuzz)"
 	@echo "make bench      benchmarks (see bench/)"
-	@echo "make lint       ruff check + format check + mypy"
+	@echo "make lint       ruff check + format check + mypy + layer contracts"
 	@echo "make fmt        ruff format + autofix"
 
 $(STAMP): pyproject.toml
@@ -47,6 +47,8 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_layers.py
 
 typecheck: setup
 	$(BIN)/mypy

@@ -94,7 +94,7 @@ class Stack:
         self.url = f"http://127.0.0.1:{port}"
         log = (self.logs / "api.log").open("w")
         self.api = subprocess.Popen(
-            [sys.executable, "-m", "attune.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "attune_cli.main", "api", "--host", "127.0.0.1", "--port", str(port)],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
         )  # fmt: skip
         for _ in range(300):
@@ -117,7 +117,7 @@ class Stack:
                     [
                         sys.executable,
                         "-m",
-                        "attune.cli",
+                        "attune_cli.main",
                         "worker",
                         "--concurrency",
                         "1",

@@ -347,7 +347,7 @@ def live_server(configured: dict[str, str], worker, tmp_path_factory) -> Iterato
     log = tmp_path_factory.mktemp("api") / "api.log"
     fh = log.open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "attune.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "attune_cli.main", "api", "--host", "127.0.0.1", "--port", str(port)],
         env={**os.environ, **configured},
         stdout=fh,
         stderr=subprocess.STDOUT,
@@ -378,7 +378,7 @@ def start_worker(env: dict[str, str], hostname: str, log_path: Path, concurrency
     env = {"ATTUNE__METRICS__WORKER_PORT": "0", **env}
     with log_path.open("w") as log:  # the child keeps its own descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "attune.cli", "worker", "--concurrency", str(concurrency), "--loglevel", "INFO",
+            [sys.executable, "-m", "attune_cli.main", "worker", "--concurrency", str(concurrency), "--loglevel", "INFO",
              "--hostname", hostname],
             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
         )  # fmt: skip

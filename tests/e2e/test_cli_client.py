@@ -25,7 +25,7 @@ def cli(live_server, user, tmp_path):
 
     def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "attune.cli", *args],
+            [sys.executable, "-m", "attune_cli.main", *args],
             input=stdin, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
         )  # fmt: skip
 

@@ -13,7 +13,7 @@ from tests.conftest import ROOT
 def _attune(configured, *args, stdin: str = "", cwd=ROOT):
     env = {**os.environ, **configured}
     return subprocess.run(
-        [sys.executable, "-m", "attune.cli", *args],
+        [sys.executable, "-m", "attune_cli.main", *args],
         input=stdin,
         capture_output=True,
         text=True,

@@ -17,7 +17,7 @@ LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|w
 
 
 def attune(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "attune.cli", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "attune_cli.main", *args], capture_output=True, text=True, cwd=cwd)
 
 
 def test_corpus_text_output_and_exit_1():

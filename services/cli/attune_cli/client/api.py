@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from attune.client.config import CliConfig
+from attune_cli.client.config import CliConfig
 
 # Exit codes the command line documents (README, "CLI reference"): stable for CI pipelines.
 EXIT_OK = 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import getpass
-import importlib
 import os
 import secrets
 import sys
@@ -13,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from attune.client import commands as client_commands
+from attune_cli.client import commands as client_commands
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Attune pack-workflow service.")
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
@@ -38,20 +37,8 @@ def api(
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development)")] = False,
 ) -> None:
     """Serve the HTTP API."""
-    import uvicorn
-
-    from attune.config import get_settings
-
-    settings = get_settings()
-    uvicorn.run(
-        "attune_api.main:app",
-        host=host or settings.api.host,
-        port=port or settings.api.port,
-        reload=reload,
-        log_level=settings.log_level.lower(),
-        # JSON logs: the API's own access lines (with request ids) replace uvicorn's
-        access_log=not settings.json_logs,
-    )
+    argv = [*(["--host", host] if host else []), *(["--port", str(port)] if port else [])]
+    _exec_service("attune_api", [*argv, *(["--reload"] if reload else [])])
 
 
 @app.command()
@@ -62,41 +49,22 @@ def worker(
     hostname: Annotated[str | None, typer.Option("--hostname", "-n", help="Worker node name")] = None,
 ) -> None:
     """Run a Celery worker (serving its metrics on metrics.worker_port)."""
-    from attune.config import get_settings
-
-    settings = get_settings()
-    if settings.metrics.worker_port:
-        _serve_worker_metrics(settings.metrics.worker_port)
-    celery_app = importlib.import_module("attune_worker.celery_app").app
-    argv = ["worker", f"--loglevel={loglevel}", "-Q", get_settings().celery.task_queue]
+    argv = [f"--loglevel={loglevel}"]
     if concurrency:
         argv.append(f"--concurrency={concurrency}")
     if pool:
         argv.append(f"--pool={pool}")
     if hostname:
         argv.append(f"--hostname={hostname}")
-    celery_app.worker_main(argv)
+    _exec_service("attune_worker", argv)
 
 
-def _serve_worker_metrics(port: int) -> None:
-    """Pool processes count into files of a private folder; this process serves their sum.
-    Set before anything imports prometheus_client, which reads the folder's name once."""
-    import atexit
-    import shutil
-    import tempfile
-
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        folder = tempfile.mkdtemp(prefix="attune-worker-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    from prometheus_client import start_http_server
-
-    from attune.observability.metrics import worker_registry
-
-    try:
-        start_http_server(port, registry=worker_registry())
-    except OSError as exc:  # a second worker on the same host: it runs, without an endpoint
-        typer.echo(f"worker metrics not served: port {port}: {exc.strerror}", err=True)
+def _exec_service(module: str, argv: list[str]) -> None:
+    """Becomes the service's process (same pid: signals and supervisors reach it directly).
+    The CLI imports no service: it runs them."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", module, *argv])
 
 
 @db_app.command("upgrade")
@@ -155,7 +123,7 @@ def dev(
     upgrade(settings.database.url)
     user_bootstrap(credentials_file=settings.data_dir / "initial-admin.txt")
     log_path = settings.data_dir / "worker.log"
-    cmd = [sys.executable, "-m", "attune.cli", "worker", "--concurrency", str(concurrency)]
+    cmd = [sys.executable, "-m", "attune_cli.main", "worker", "--concurrency", str(concurrency)]
     with log_path.open("a") as log:
         worker_proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     typer.echo(f"worker started (pid {worker_proc.pid}, log {log_path})")

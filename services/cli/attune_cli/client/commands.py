@@ -1,7 +1,7 @@
 """`attune login`, `attune pack ...`, `attune job show`: the command line as a client of a server.
 
 Output is a readable table or summary on a terminal, and the API's JSON with --json
-(for scripts). Exit codes are those of ``attune.client.api`` (README: CLI reference).
+(for scripts). Exit codes are those of ``attune_cli.client.api`` (README: CLI reference).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from attune.client.api import EXIT_FOUND_ERRORS, EXIT_OK, EXIT_USAGE, Client, ClientError
-from attune.client.config import CliConfig
+from attune.sync.schemas import SyncResult, ValidateResult
+from attune_cli.client.api import EXIT_FOUND_ERRORS, EXIT_OK, EXIT_USAGE, Client, ClientError
+from attune_cli.client.config import CliConfig
 
 pack_app = typer.Typer(no_args_is_help=True, help="Packs on an Attune server (log in first: attune login).")
 job_app = typer.Typer(no_args_is_help=True, help="Sync and validate jobs on an Attune server.")
@@ -262,21 +263,21 @@ def pack_sync(
         _failed(failed, as_json)
     if as_json:
         _print_json(result)
-    else:
-        workflows = result.get("workflows", [])
-        created = sum(1 for w in workflows if w.get("created"))
+    synced = SyncResult.model_validate(result)
+    if not as_json:
+        created = sum(1 for w in synced.workflows if w.created)
         out.print(
-            f"pack {result['pack_ref']}: {result['loaded_count']} files, {result['registered_count']} registered "
-            f"({created} new, {result.get('unchanged_count', 0)} unchanged), {len(result['errors'])} errors, "
-            f"{len(result.get('removed', []))} removed"
+            f"pack {synced.pack_ref}: {synced.loaded_count} files, {synced.registered_count} registered "
+            f"({created} new, {synced.unchanged_count} unchanged), {len(synced.errors)} errors, "
+            f"{len(synced.removed)} removed"
         )
-        for w in workflows:
-            for warning in w.get("warnings", []):
-                out.print(f"  [yellow]warning[/yellow] {w['ref_name']}: {warning}")
-        for ref_name in result.get("removed", []):
+        for w in synced.workflows:
+            for warning in w.warnings:
+                out.print(f"  [yellow]warning[/yellow] {w.ref_name}: {warning}")
+        for ref_name in synced.removed:
             out.print(f"  removed {ref_name}")
-        _print_diagnostics(result.get("error_diagnostics") or {}, result["errors"])
-    raise typer.Exit(EXIT_FOUND_ERRORS if result["errors"] else EXIT_OK)
+        _print_diagnostics(synced.error_diagnostics, synced.errors)
+    raise typer.Exit(EXIT_FOUND_ERRORS if synced.errors else EXIT_OK)
 
 
 @pack_app.command("validate")
@@ -293,21 +294,21 @@ def pack_validate(
         _failed(failed, as_json)
     if as_json:
         _print_json(result)
-    else:
+    checked = ValidateResult.model_validate(result)
+    if not as_json:
         out.print(
-            f"pack {result['pack_ref']}: {result['validated_count']} workflows checked, "
-            f"{result['error_count']} with errors, {result.get('warning_count', 0)} warnings"
+            f"pack {checked.pack_ref}: {checked.validated_count} workflows checked, "
+            f"{checked.error_count} with errors, {checked.warning_count} warnings"
         )
-        diagnostics = result.get("diagnostics") or {}
-        for ref_name, messages in result["errors"].items():
-            located = [d for d in diagnostics.get(ref_name, []) if d.get("severity") == "error"]
+        for ref_name, messages in checked.errors.items():
+            located = [d for d in checked.diagnostics.get(ref_name, []) if d.get("severity") == "error"]
             if located:
                 for d in located:
                     out.print(f"  [red]error[/red] {_where(d)} {d['code']}: {d['message']}")
             else:
                 for message in messages:
                     out.print(f"  [red]error[/red] {ref_name}: {message}")
-    raise typer.Exit(EXIT_FOUND_ERRORS if result["error_count"] else EXIT_OK)
+    raise typer.Exit(EXIT_FOUND_ERRORS if checked.error_count else EXIT_OK)
 
 
 def _where(d: dict[str, Any]) -> str:
