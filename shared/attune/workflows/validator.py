@@ -15,7 +15,7 @@ from typing import Any
 
 from attune.workflows.diagnostics import Diagnostic, Path, error, render_path, warning
 from attune.workflows.expressions import expression_error, has_template, template_error
-from attune.workflows.schemas import schema_errors
+from attune.workflows.json_schema import schema_errors
 
 RESERVED_TASK_NAMES = frozenset({"parameters", "vars", "task", "system", "kv", "pack", "item", "batch", "index"})
 TASK_TYPES = ("action", "parallel", "workflow")
