@@ -16,8 +16,9 @@ from pathlib import Path
 
 from attune.workflows.diagnostics import Diagnostic, error, warning
 
-PACK_REF = re.compile(r"^[a-z][a-z0-9_-]{0,99}$")
-WORKFLOW_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,199}$")
+# Used with fullmatch only: "$" would also match before a final newline ("good\n").
+PACK_REF = re.compile(r"[a-z][a-z0-9_-]{0,99}")
+WORKFLOW_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,199}")
 WORKFLOW_EXTENSIONS = (".yaml", ".yml")
 DEFAULT_MAX_FILE_SIZE = 1024 * 1024
 
@@ -55,7 +56,7 @@ def content_hash(data: bytes) -> str:
 
 def resolve_pack_dir(base_dir: Path, pack_ref: str) -> Path:
     """``base_dir/pack_ref`` after checking the ref cannot escape ``base_dir``."""
-    if not PACK_REF.match(pack_ref):
+    if not PACK_REF.fullmatch(pack_ref):
         raise ValueError(f"Invalid pack ref '{pack_ref[:100]}'")
     return Path(base_dir) / pack_ref
 
@@ -165,7 +166,7 @@ def _collect(
             if only is not None and filename not in only:
                 continue
             diag = None
-            if not WORKFLOW_NAME.match(stem):
+            if not WORKFLOW_NAME.fullmatch(stem):
                 diag = error(
                     "invalid-name",
                     f"File name '{stem}' must start with a letter, digit or '_' and hold only letters, "

@@ -90,7 +90,7 @@ def validate_path(
         err.write(f"error: {path} is not a directory\n")
         return EXIT_USAGE
     ref = pack_ref or pack_ref_of(path)
-    if not PACK_REF.match(ref):
+    if not PACK_REF.fullmatch(ref):
         err.write(
             f"error: pack ref '{ref}' is invalid: a lowercase letter first, then lowercase letters, digits, "
             "'_' or '-' (use --pack-ref)\n"

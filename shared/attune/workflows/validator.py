@@ -65,9 +65,10 @@ TRANSITION_FIELDS = frozenset({"when", "publish", "do"})
 RETRY_FIELDS = frozenset({"count", "delay", "backoff", "max_delay", "on_error"})
 DECISION_FIELDS = frozenset({"when", "next", "default"})
 
-ACTION_REF = re.compile(r"^[a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_-]*$")
-VAR_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-TASK_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+# Used with fullmatch only: "$" would also match before a final newline ("step1\n").
+ACTION_REF = re.compile(r"[a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_-]*")
+VAR_NAME = re.compile(r"[A-Za-z0-9_-]+")
+TASK_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 VERSION_MAX = 50
 MAX_DEPTH = 64
 
@@ -142,12 +143,12 @@ _NOT_NEXT_TRANSITIONS = frozenset({*LEGACY_TRANSITIONS, "decision"})
 
 @lru_cache(maxsize=65536)
 def _task_name_ok(name: str) -> bool:
-    return TASK_NAME.match(name) is not None
+    return TASK_NAME.fullmatch(name) is not None
 
 
 @lru_cache(maxsize=65536)
 def _var_name_ok(name: str) -> bool:
-    return VAR_NAME.match(name) is not None
+    return VAR_NAME.fullmatch(name) is not None
 
 
 class _Walker:
@@ -298,7 +299,7 @@ class _Walker:
                 self.wrong_type(("vars",), "a mapping of names to values", vars_)
             else:
                 for k in vars_:
-                    if type(k) is str and not VAR_NAME.match(k):
+                    if type(k) is str and not VAR_NAME.fullmatch(k):
                         self.err(
                             "invalid-name",
                             f"Variable name '{k}' may only hold letters, digits, '_' and '-'",
@@ -415,7 +416,7 @@ class _Walker:
                 )
             elif type(action) is not str:
                 self.wrong_type((*path, "action"), "a string", action)
-            elif not ACTION_REF.match(action):
+            elif not ACTION_REF.fullmatch(action):
                 self.err(
                     "action-format",
                     f"{label}: action '{action}' must have the form 'pack.action'",
