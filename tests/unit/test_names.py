@@ -39,6 +39,8 @@ def test_file_name_with_a_trailing_newline_is_refused(tmp_path):
     bad = [w for w in report.workflows if w.ref != "p.ok"]
     assert len(bad) == 1 and not bad[0].ok
     assert [d.code for d in bad[0].errors] == ["invalid-name"]
+    # the newline is shown escaped: a diagnostic stays one line
+    assert "\n" not in bad[0].errors[0].message and "\n" not in (bad[0].errors[0].file or "")
     assert [a.meta is None for a in report.actions] == [False, True]
 
 

@@ -6,7 +6,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from attune.workflows.diagnostics import Diagnostic, error, warning
+from attune.workflows.diagnostics import TOO_MANY, Diagnostic, error, limit_diagnostics, warning
 from attune.workflows.loader import PackFiles, SourceFile
 from attune.workflows.parser import Locator, decode, parse_yaml
 from attune.workflows.validator import validate_document
@@ -67,6 +67,11 @@ def _place(diags: list[Diagnostic], text: str | None, locator: Locator | None, f
                 d.line, d.column = 1, 1
 
 
+def _order(d: Diagnostic) -> tuple[bool, int, int]:
+    """By position; the note on diagnostics left out comes last."""
+    return d.code == TOO_MANY, d.line or 0, d.column or 0
+
+
 def check_workflow(
     data: bytes,
     *,
@@ -92,11 +97,12 @@ def check_workflow(
             doc, pack_ref=pack_ref, name=name, known_actions=known_actions, known_workflows=known_workflows
         )
         diags.extend(more)
-    if diags:
-        _place(diags, text, locator, file)
-        diags.sort(key=lambda d: (d.line or 0, d.column or 0))
     if any(d.is_error for d in diags):
         definition = None
+    if diags:
+        diags = limit_diagnostics(diags)  # before placing: placing is the costly part
+        _place(diags, text, locator, file)
+        diags.sort(key=_order)
     return WorkflowResult(ref, name, file, content_hash, definition, diags, deps)
 
 
@@ -135,9 +141,10 @@ def check_action(f: SourceFile, pack_ref: str) -> ActionResult:
             }
             params = doc.get("parameters")
             meta["parameters"] = params if isinstance(params, dict) else None
-    _place(diags, text, locator, f.path)
     if any(d.is_error for d in diags):
         meta = None
+    diags = limit_diagnostics(diags)
+    _place(diags, text, locator, f.path)
     return ActionResult(ref, f.name, f.path, f.content_hash, meta, diags)
 
 

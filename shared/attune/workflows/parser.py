@@ -33,6 +33,10 @@ class Locator:
         self.text = text
         self._root: yaml.Node | None = None
         self._failed = False
+        # key text -> (key node, value node) of each mapping looked into (the first of
+        # repeated keys): a lookup is a dict access, not a scan of the mapping, so
+        # placing one diagnostic per key of a 60,000-key mapping stays linear
+        self._keys: dict[int, dict[str, tuple[yaml.Node, yaml.Node]]] = {}
 
     def _tree(self) -> yaml.Node | None:
         if self._root is None and not self._failed:
@@ -50,12 +54,10 @@ class Locator:
         for i, part in enumerate(path):
             last = i == len(path) - 1
             if isinstance(node, yaml.MappingNode):
-                for k, v in node.value:
-                    if isinstance(k, yaml.ScalarNode) and k.value == str(part):
-                        node = k if (last and key) else v
-                        break
-                else:
+                found = self._index(node).get(str(part))
+                if found is None:
                     return node
+                node = found[0] if (last and key) else found[1]
             elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
                 if 0 <= part < len(node.value):
                     node = node.value[part]
@@ -64,6 +66,16 @@ class Locator:
             else:
                 return node
         return node
+
+    def _index(self, node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        index = self._keys.get(id(node))
+        if index is None:
+            index = {}
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode):
+                    index.setdefault(k.value, (k, v))
+            self._keys[id(node)] = index
+        return index
 
     def position(self, path: Path, *, key: bool = False) -> tuple[int, int]:
         if not path and self._root is None:
