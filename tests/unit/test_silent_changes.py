@@ -47,6 +47,23 @@ def test_an_unknown_tag_is_an_error_not_dropped(tag, value):
     assert (r.errors[0].line, r.errors[0].column) == (5, 14)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "!foo\n" + OK,
+        OK + "vars:\n  v:\n    !foo x\n",
+        OK + "vars:\n  v: [1,!foo x]\n",
+        OK + "vars:\n  v: {a: 1, b:\t!foo x}\n",
+        OK + "vars:\n  v:\n    - !foo x\n",
+        OK + "vars:\n  ? !foo v\n  : 1\n",
+        OK + "vars:\n  v: &a !foo x\n",
+    ],
+    ids=["file-start", "next-line", "flow-seq", "flow-map-tab", "block-seq", "explicit-key", "after-anchor"],
+)
+def test_a_tag_is_found_wherever_a_node_starts(text):
+    assert _codes(_check(text)) == ["yaml-tag"]
+
+
 def test_a_tag_on_the_document_is_an_error():
     r = _check("--- !foo\n" + OK)
     assert _codes(r) == ["yaml-tag"]

@@ -23,9 +23,9 @@ MAX_ALIAS_EVENTS = 20_000
 _ALIAS_LIMITS = yaml_rs.AliasLimits(max_total_replayed_events=MAX_ALIAS_EVENTS, max_replay_stack_depth=32)
 _DUPLICATE_ERROR = yaml_rs.DuplicateKeyPolicy.Error
 _POSITION = re.compile(r"at line (\d+), column (\d+)")
-# A tag (!foo) or an anchor (&a) where a node starts: after indentation, "- ", ": ",
-# "? ", "[", "{", "," or "---". Files without one skip the event scan below.
-_NODE_PROPERTY = re.compile(r"(?:^|[-:?,\[{])[ \t]*[!&]", re.MULTILINE)
+# What may come right before a tag (!foo) or an anchor (&a), blanks aside: a node
+# starts after a line break, "- ", ": ", "? ", "[", "{", "," or "---".
+_BEFORE_NODE = frozenset("\n\r-:?,[{")
 # The tags of YAML's core schema (what JSON holds) and "!" (a plain string): yaml-rs
 # drops any other tag silently, or makes something JSON cannot hold (!!set).
 _CORE_TAGS = ("str", "int", "float", "bool", "null", "map", "seq")
@@ -221,6 +221,22 @@ def parse_yaml(text: str, locator: Locator) -> tuple[Any, list[Diagnostic]]:
     return data, []
 
 
+def _may_hold_node_property(text: str) -> bool:
+    """Whether a '!' or '&' stands where a node starts (else the file has no tag and no
+    anchor, and is not scanned). str.find: a regex over the whole text cost a quarter
+    of a millisecond per file."""
+    for mark in "!&":
+        i = text.find(mark)
+        while i != -1:
+            j = i - 1
+            while j >= 0 and text[j] in " \t":
+                j -= 1
+            if j < 0 or text[j] in _BEFORE_NODE:
+                return True
+            i = text.find(mark, i + 1)
+    return False
+
+
 def _line(event: yaml.Event) -> int:
     return event.start_mark.line + 1 if event.start_mark is not None else 1
 
@@ -232,7 +248,7 @@ def _column(event: yaml.Event) -> int:
 def _tags_and_recursion(text: str) -> list[Diagnostic]:
     """Tags outside YAML's core schema and aliases inside the node they name: yaml-rs
     drops the first silently and reads the second as null. Both are errors here."""
-    if _NODE_PROPERTY.search(text) is None:
+    if not _may_hold_node_property(text):
         return []
     found: list[Diagnostic] = []
     open_anchors: dict[str, int] = {}  # anchors of the collections being read
