@@ -128,6 +128,7 @@ def _workflow(**slots: str) -> bytes:
         "when": "'{{ succeeded() }}'",
         "tag": "t",
         "parameters": "{type: object}",
+        "action": f"{PACK}.act",
     }
     s.update(slots)
     return (
@@ -136,14 +137,25 @@ def _workflow(**slots: str) -> bytes:
         f"tags: [{s['tag']}]\n"
         f"vars:\n  {s['var_key']}: {s['var_value']}\n"
         "tasks:\n"
-        f"  - name: {s['task_name']}\n    action: {PACK}.act\n{s['task_extra']}"
+        f"  - name: {s['task_name']}\n    action: {s['action']}\n{s['task_extra']}"
         f"    input:\n      {s['input_key']}: {s['input_value']}\n"
         f"    next:\n      - when: {s['when']}\n        do: [b]\n"
         f"  - name: b\n    action: {PACK}.act\n"
     ).encode()
 
 
-_WF_SLOTS = ["label", "description", "version", "var_value", "var_key", "input_key", "input_value", "tag", "when"]
+_WF_SLOTS = [
+    "label",
+    "description",
+    "version",
+    "var_value",
+    "var_key",
+    "input_key",
+    "input_value",
+    "tag",
+    "when",
+    "action",
+]
 
 
 @st.composite

@@ -65,13 +65,15 @@ def test_the_limits_are_the_columns_widths():
         OK + '    input: {x: "\\0"}\n',
         OK + '    when: "{{ 1 }}\\0"\n',
         OK + 'parameters: {type: object, description: "\\0"}\n',
+        OK.replace("action: p.act", 'action: "p.act\\0"'),
     ],
-    ids=["description", "label", "tag", "nested-value", "nested-key", "input", "when", "schema"],
+    ids=["description", "label", "tag", "nested-value", "nested-key", "input", "when", "schema", "action"],
 )
 def test_nul_anywhere_is_an_error(text):
     r = _check(text)
     assert not r.ok
     assert "nul-character" in [d.code for d in r.errors]
+    assert all("\x00" not in dep for dep in r.deps)  # staged and cached with the error
     for d in r.diagnostics:
         assert "\x00" not in d.message and "\x00" not in d.to_dict()["path"]
 

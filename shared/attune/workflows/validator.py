@@ -459,7 +459,8 @@ class _Walker:
                 self.err("undefined-action", f"{label} references undefined workflow '{action}'", (*path, "action"))
             if type(action) is str:
                 out["action"] = action
-                self.deps.add(("w:" if ttype == "workflow" else "a:") + action)
+                if ACTION_REF.fullmatch(action):  # a malformed one never resolves (and may hold NUL)
+                    self.deps.add(("w:" if ttype == "workflow" else "a:") + action)
         elif action is not None:
             self.warn(
                 "unknown-field",
