@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from attune.workflows.diagnostics import Diagnostic, error, warning
+import orjson
+
+from attune.workflows.diagnostics import TOO_MANY, Diagnostic, error, limit_diagnostics, warning
+from attune.workflows.limits import (
+    ENTRY_POINT_MAX,
+    LABEL_MAX,
+    REF_MAX,
+    RUNNER_TYPE_MAX,
+    json_problems,
+    may_hold_nul,
+    nul_paths,
+)
 from attune.workflows.loader import PackFiles, SourceFile
 from attune.workflows.parser import Locator, decode, parse_yaml
 from attune.workflows.validator import validate_document
@@ -67,6 +79,34 @@ def _place(diags: list[Diagnostic], text: str | None, locator: Locator | None, f
                 d.line, d.column = 1, 1
 
 
+def _nul_errors(doc: Any, text: str) -> list[Diagnostic]:
+    """NUL in any string or key of the document: Postgres stores none (text or JSON)."""
+    if not may_hold_nul(text):
+        return []
+    return [
+        error("nul-character", "Text holds a NUL character (\\0), which cannot be stored", path)
+        for path in nul_paths(doc)
+    ]
+
+
+def _unstorable(definition: dict[str, Any]) -> list[Diagnostic]:
+    """The last word before a definition is called valid: it is JSON the database stores.
+    The rules above already refuse all of this; a gap in them is a diagnostic, never a
+    failed write of the whole pack."""
+    try:
+        dumped = orjson.dumps(definition)
+    except TypeError as exc:  # orjson.JSONEncodeError: a type, a key, a number, a surrogate
+        return [error("not-storable", f"The workflow cannot be stored as JSON: {exc}")]
+    if b"\\u0000" in dumped and nul_paths(definition):
+        return [error("nul-character", "The workflow holds a NUL character (\\0), which cannot be stored")]
+    return []
+
+
+def _order(d: Diagnostic) -> tuple[bool, int, int]:
+    """By position; the note on diagnostics left out comes last."""
+    return d.code == TOO_MANY, d.line or 0, d.column or 0
+
+
 def check_workflow(
     data: bytes,
     *,
@@ -92,16 +132,25 @@ def check_workflow(
             doc, pack_ref=pack_ref, name=name, known_actions=known_actions, known_workflows=known_workflows
         )
         diags.extend(more)
-    if diags:
-        _place(diags, text, locator, file)
-        diags.sort(key=lambda d: (d.line or 0, d.column or 0))
+        diags.extend(_nul_errors(doc, text))
+        if definition is not None and not any(d.is_error for d in diags):
+            diags.extend(_unstorable(definition))
     if any(d.is_error for d in diags):
         definition = None
+    if diags:
+        diags = limit_diagnostics(diags)  # before placing: placing is the costly part
+        _place(diags, text, locator, file)
+        diags.sort(key=_order)
     return WorkflowResult(ref, name, file, content_hash, definition, diags, deps)
 
 
 def _unreadable(f: SourceFile) -> list[Diagnostic]:
     return [f.problem] if f.problem is not None else []
+
+
+# Attune's action refs: two or more dotted parts, none empty; no control characters here.
+_ACTION_REF = re.compile(r"[^.\x00-\x1f\x7f-\x9f]+(?:\.[^.\x00-\x1f\x7f-\x9f]+)+")
+_ACTION_WIDTHS = (("label", LABEL_MAX), ("runner_type", RUNNER_TYPE_MAX), ("entry_point", ENTRY_POINT_MAX))
 
 
 def check_action(f: SourceFile, pack_ref: str) -> ActionResult:
@@ -122,22 +171,46 @@ def check_action(f: SourceFile, pack_ref: str) -> ActionResult:
             diags.append(error("not-a-mapping", "Action file must be a mapping of fields"))
         else:
             declared = doc.get("ref")
-            if isinstance(declared, str) and declared:
-                if declared.split(".", 1)[0] != pack_ref or "." not in declared:
+            if declared is not None and type(declared) is not str:
+                diags.append(error("type", "Field 'ref' must be a string", ("ref",)))
+            elif declared:
+                if not _ACTION_REF.fullmatch(declared) or declared.split(".", 1)[0] != pack_ref:
                     diags.append(
-                        error("ref-mismatch", f"Action ref '{declared}' must start with '{pack_ref}.'", ("ref",))
+                        error(
+                            "ref-mismatch",
+                            f"Action ref '{declared}' must be '{pack_ref}.<name>': dotted parts, not empty, "
+                            "no control characters",
+                            ("ref",),
+                        )
                     )
                 else:
                     ref = declared
+            if len(ref) > REF_MAX:
+                diags.append(
+                    error("ref-too-long", f"Action ref is {len(ref)} characters long, more than {REF_MAX}", ("ref",))
+                )
             meta = {
                 k: doc.get(k) if isinstance(doc.get(k), str) else None
                 for k in ("label", "description", "runner_type", "entry_point")
             }
+            for k, most in _ACTION_WIDTHS:
+                value = meta[k]
+                if value is not None and len(value) > most:
+                    message = f"Field '{k}' must be at most {most} characters, got {len(value)}"
+                    diags.append(error("range", message, (k,)))
             params = doc.get("parameters")
             meta["parameters"] = params if isinstance(params, dict) else None
-    _place(diags, text, locator, f.path)
+            for key in doc:
+                if type(key) is not str:
+                    diags.append(error("type", f"Key {key!r} at top level must be a string (quote it)", (str(key),)))
+            if meta["parameters"] is not None:
+                for path, message in json_problems(params, ("parameters",)):
+                    diags.append(error("type", message, path))
+            diags.extend(_nul_errors(doc, text))
     if any(d.is_error for d in diags):
         meta = None
+    diags = limit_diagnostics(diags)
+    _place(diags, text, locator, f.path)
     return ActionResult(ref, f.name, f.path, f.content_hash, meta, diags)
 
 

@@ -14,10 +14,12 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from attune.workflows.diagnostics import Diagnostic, error, warning
+from attune.workflows.diagnostics import Diagnostic, error, safe_text, warning
+from attune.workflows.limits import NAME_MAX, REF_MAX, SOURCE_FILE_MAX
 
-PACK_REF = re.compile(r"^[a-z][a-z0-9_-]{0,99}$")
-WORKFLOW_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,199}$")
+# Used with fullmatch only: "$" would also match before a final newline ("good\n").
+PACK_REF = re.compile(r"[a-z][a-z0-9_-]{0,99}")
+WORKFLOW_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,199}")
 WORKFLOW_EXTENSIONS = (".yaml", ".yml")
 DEFAULT_MAX_FILE_SIZE = 1024 * 1024
 
@@ -55,7 +57,7 @@ def content_hash(data: bytes) -> str:
 
 def resolve_pack_dir(base_dir: Path, pack_ref: str) -> Path:
     """``base_dir/pack_ref`` after checking the ref cannot escape ``base_dir``."""
-    if not PACK_REF.match(pack_ref):
+    if not PACK_REF.fullmatch(pack_ref):
         raise ValueError(f"Invalid pack ref '{pack_ref[:100]}'")
     return Path(base_dir) / pack_ref
 
@@ -135,6 +137,24 @@ def _stem(filename: str) -> str:
     return filename.rsplit(".", 1)[0]
 
 
+def _utf8(name: str) -> bool:
+    """Whether a name read from the directory is text (os.fsdecode keeps bytes that are
+    not UTF-8 as lone surrogates, which no database stores)."""
+    if name.isascii():
+        return True
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown_name(filename: str) -> str:
+    """A file name as it is stored and shown: the name itself when it is UTF-8 text
+    without control characters, else with those escaped; bounded to fit a source_file."""
+    return safe_text(filename, SOURCE_FILE_MAX - len("workflows/"))
+
+
 SkipFn = Callable[[str, str], bool]
 
 
@@ -159,17 +179,36 @@ def _collect(
     try:
         first: dict[str, str] = {}  # stem -> the file that claims the ref first (sorted order)
         for filename in names:
-            stem = _stem(filename)
-            rel = f"{sub}/{filename}"
+            shown = shown_name(filename)
+            stem = _stem(shown)
+            rel = f"{sub}/{shown}"
             claimed_by = first.setdefault(stem, rel)
-            if only is not None and filename not in only:
+            if only is not None and shown not in only:
                 continue
             diag = None
-            if not WORKFLOW_NAME.match(stem):
+            ref = f"{pack_ref}.{stem}"
+            if not _utf8(filename):
+                diag = error(
+                    "invalid-name",
+                    f"File name '{shown}' is not valid UTF-8 (it becomes the ref)",
+                    file=rel,
+                    line=1,
+                    column=1,
+                )
+            elif not WORKFLOW_NAME.fullmatch(stem):
                 diag = error(
                     "invalid-name",
                     f"File name '{stem}' must start with a letter, digit or '_' and hold only letters, "
                     "digits, '_' and '-' (it becomes the ref)",
+                    file=rel,
+                    line=1,
+                    column=1,
+                )
+            elif len(ref) > REF_MAX:
+                diag = error(
+                    "ref-too-long",
+                    f"The ref '{pack_ref}.{stem}' is {len(ref)} characters long, more than the {REF_MAX} "
+                    "the database holds: shorten the file name",
                     file=rel,
                     line=1,
                     column=1,
@@ -182,7 +221,10 @@ def _collect(
                     line=1,
                     column=1,
                 )
-            ref = f"{pack_ref}.{stem}"
+            if diag is not None:
+                # a refused file is still reported (a staged row): its ref and name must fit
+                ref = safe_text(ref, REF_MAX)
+                stem = safe_text(stem, NAME_MAX)
             if diag is None and skip is not None:
                 known = stat_keys.get(filename) if stat_keys is not None else None
                 if known is not None:
@@ -223,7 +265,9 @@ def _collect(
 
 
 def list_workflow_files(pack_dir: Path) -> list[str] | None:
-    """Sorted workflow file names of a pack directory (None when it does not exist)."""
+    """Sorted workflow file names of a pack directory (None when it does not exist), as
+    stored and shown (``shown_name``: a name that is not UTF-8 comes escaped, and the
+    loader's ``only`` takes it in that form)."""
     try:
         root_fd = os.open(pack_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:
@@ -232,7 +276,7 @@ def list_workflow_files(pack_dir: Path) -> list[str] | None:
         fd, names = _list_dir(root_fd, "workflows", WORKFLOW_EXTENSIONS, [])
         if fd is not None:
             os.close(fd)
-        return names
+        return [shown_name(n) for n in names]
     finally:
         os.close(root_fd)
 

@@ -11,6 +11,7 @@ from typing import TextIO
 import yaml
 
 from attune.workflows.checker import PackReport, check_pack
+from attune.workflows.diagnostics import safe_text
 from attune.workflows.loader import PACK_REF, PackDirectoryNotFound, load_pack_dir
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
@@ -22,8 +23,8 @@ def pack_ref_of(pack_dir: Path) -> str:
     if manifest.is_file() and not manifest.is_symlink():
         try:
             data = yaml.safe_load(manifest.read_bytes()[: 1024 * 1024])
-        except (yaml.YAMLError, UnicodeDecodeError):
-            data = None
+        except (yaml.YAMLError, UnicodeDecodeError, RecursionError, OSError, ValueError):
+            data = None  # the directory name then; the workflows say what is wrong with them
         if isinstance(data, dict) and isinstance(data.get("ref"), str):
             return data["ref"]
     return pack_dir.resolve().name
@@ -87,28 +88,28 @@ def validate_path(
     out = out or sys.stdout
     err = err or sys.stderr
     if not path.is_dir():
-        err.write(f"error: {path} is not a directory\n")
+        err.write(f"error: {safe_text(str(path))} is not a directory\n")
         return EXIT_USAGE
     ref = pack_ref or pack_ref_of(path)
-    if not PACK_REF.match(ref):
+    if not PACK_REF.fullmatch(ref):
         err.write(
-            f"error: pack ref '{ref}' is invalid: a lowercase letter first, then lowercase letters, digits, "
-            "'_' or '-' (use --pack-ref)\n"
+            f"error: pack ref '{safe_text(ref, 120)}' is invalid: a lowercase letter first, then lowercase "
+            "letters, digits, '_' or '-' (use --pack-ref)\n"
         )
         return EXIT_USAGE
     if not (path / "workflows").is_dir():
-        err.write(f"error: {path} has no workflows/ directory\n")
+        err.write(f"error: {safe_text(str(path))} has no workflows/ directory\n")
         return EXIT_USAGE
     try:
         files = load_pack_dir(path, ref, max_file_size=max_file_size)
     except PackDirectoryNotFound as exc:
-        err.write(f"error: cannot read pack directory {exc}\n")
+        err.write(f"error: cannot read pack directory {safe_text(str(exc))}\n")
         return EXIT_USAGE
     report = check_pack(files, known_actions=set(known_actions))
     if output_format == "json":
         json.dump(report_json(report, show_warnings), out, indent=2)
         out.write("\n")
     else:
-        prefix = "" if str(path) in ("", ".") else str(path).rstrip("/") + "/"
+        prefix = "" if str(path) in ("", ".") else safe_text(str(path)).rstrip("/") + "/"
         report_text(report, out, show_warnings, prefix)
     return EXIT_ERRORS if report.error_count else EXIT_OK

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 import yaml_rs
 
-from attune.workflows.diagnostics import Diagnostic, Path, error
+from attune.workflows.diagnostics import MAX_DIAGNOSTICS, Diagnostic, Path, error
 
 # Events replayed through aliases: a real workflow uses a few hundred; a
 # "billion laughs" file hits the bound in a few milliseconds.
@@ -23,6 +23,13 @@ MAX_ALIAS_EVENTS = 20_000
 _ALIAS_LIMITS = yaml_rs.AliasLimits(max_total_replayed_events=MAX_ALIAS_EVENTS, max_replay_stack_depth=32)
 _DUPLICATE_ERROR = yaml_rs.DuplicateKeyPolicy.Error
 _POSITION = re.compile(r"at line (\d+), column (\d+)")
+# What may come right before a tag (!foo) or an anchor (&a), blanks aside: a node
+# starts after a line break, "- ", ": ", "? ", "[", "{", "," or "---".
+_BEFORE_NODE = frozenset("\n\r-:?,[{")
+# The tags of YAML's core schema (what JSON holds) and "!" (a plain string): yaml-rs
+# drops any other tag silently, or makes something JSON cannot hold (!!set).
+_CORE_TAGS = ("str", "int", "float", "bool", "null", "map", "seq")
+_KNOWN_TAGS = frozenset({"!", *(f"tag:yaml.org,2002:{t}" for t in _CORE_TAGS)})
 _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -33,6 +40,10 @@ class Locator:
         self.text = text
         self._root: yaml.Node | None = None
         self._failed = False
+        # key text -> (key node, value node) of each mapping looked into (the first of
+        # repeated keys): a lookup is a dict access, not a scan of the mapping, so
+        # placing one diagnostic per key of a 60,000-key mapping stays linear
+        self._keys: dict[int, dict[str, tuple[yaml.Node, yaml.Node]]] = {}
 
     def _tree(self) -> yaml.Node | None:
         if self._root is None and not self._failed:
@@ -50,12 +61,10 @@ class Locator:
         for i, part in enumerate(path):
             last = i == len(path) - 1
             if isinstance(node, yaml.MappingNode):
-                for k, v in node.value:
-                    if isinstance(k, yaml.ScalarNode) and k.value == str(part):
-                        node = k if (last and key) else v
-                        break
-                else:
+                found = self._index(node).get(str(part))
+                if found is None:
                     return node
+                node = found[0] if (last and key) else found[1]
             elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
                 if 0 <= part < len(node.value):
                     node = node.value[part]
@@ -64,6 +73,16 @@ class Locator:
             else:
                 return node
         return node
+
+    def _index(self, node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        index = self._keys.get(id(node))
+        if index is None:
+            index = {}
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode):
+                    index.setdefault(k.value, (k, v))
+            self._keys[id(node)] = index
+        return index
 
     def position(self, path: Path, *, key: bool = False) -> tuple[int, int]:
         if not path and self._root is None:
@@ -194,9 +213,83 @@ def parse_yaml(text: str, locator: Locator) -> tuple[Any, list[Diagnostic]]:
         return None, [error("yaml-syntax", f"Invalid YAML: {exc}", line=1, column=1)]
     if isinstance(data, list) and "---" in text and _multi_document(text):
         return None, [error("yaml-syntax", "File holds several YAML documents; a workflow is one", line=1, column=1)]
+    problems = _tags_and_recursion(text)
+    if problems:
+        return None, problems
     # Keys that are not strings and numbers JSON cannot hold are reported by
     # the validator, on its single walk over the values it keeps.
     return data, []
+
+
+def _may_hold_node_property(text: str) -> bool:
+    """Whether a '!' or '&' stands where a node starts (else the file has no tag and no
+    anchor, and is not scanned). str.find: a regex over the whole text cost a quarter
+    of a millisecond per file."""
+    for mark in "!&":
+        i = text.find(mark)
+        while i != -1:
+            j = i - 1
+            while j >= 0 and text[j] in " \t":
+                j -= 1
+            if j < 0 or text[j] in _BEFORE_NODE:
+                return True
+            i = text.find(mark, i + 1)
+    return False
+
+
+def _line(event: yaml.Event) -> int:
+    return event.start_mark.line + 1 if event.start_mark is not None else 1
+
+
+def _column(event: yaml.Event) -> int:
+    return event.start_mark.column + 1 if event.start_mark is not None else 1
+
+
+def _tags_and_recursion(text: str) -> list[Diagnostic]:
+    """Tags outside YAML's core schema and aliases inside the node they name: yaml-rs
+    drops the first silently and reads the second as null. Both are errors here."""
+    if not _may_hold_node_property(text):
+        return []
+    found: list[Diagnostic] = []
+    open_anchors: dict[str, int] = {}  # anchors of the collections being read
+    stack: list[str | None] = []
+    try:
+        for event in yaml.parse(text, Loader=_SafeLoader):
+            if isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent)):
+                tag = event.tag
+                if tag is not None and tag not in _KNOWN_TAGS:
+                    shown = tag.replace("tag:yaml.org,2002:", "!!", 1) if tag.startswith("tag:yaml.org,2002:") else tag
+                    found.append(
+                        error(
+                            "yaml-tag",
+                            f"Unknown YAML tag '{shown}': only YAML's core tags (!!str, !!int, !!float, !!bool, "
+                            "!!null, !!map, !!seq) are read",
+                            line=_line(event),
+                            column=_column(event),
+                        )
+                    )
+            if isinstance(event, yaml.CollectionStartEvent):
+                stack.append(event.anchor)
+                if event.anchor is not None:
+                    open_anchors[event.anchor] = open_anchors.get(event.anchor, 0) + 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                anchor = stack.pop() if stack else None
+                if anchor is not None:
+                    open_anchors[anchor] -= 1
+            elif isinstance(event, yaml.AliasEvent) and open_anchors.get(event.anchor or ""):
+                found.append(
+                    error(
+                        "recursive-alias",
+                        f"Alias '*{event.anchor}' is inside the node it names: a recursive structure cannot be read",
+                        line=_line(event),
+                        column=_column(event),
+                    )
+                )
+            if len(found) > MAX_DIAGNOSTICS:
+                break
+    except (yaml.YAMLError, RecursionError):
+        pass  # yaml-rs read the file; this second reader's limits say nothing about it
+    return found
 
 
 def _multi_document(text: str) -> bool:

@@ -15,7 +15,8 @@ from typing import Any
 
 from attune.workflows.diagnostics import Diagnostic, Path, error, render_path, warning
 from attune.workflows.expressions import expression_error, has_template, template_error
-from attune.workflows.schemas import schema_errors
+from attune.workflows.json_schema import schema_errors
+from attune.workflows.limits import INT_MAX, LABEL_MAX, MAX_DEPTH, NAME_MAX, REF_MAX, VERSION_MAX
 
 RESERVED_TASK_NAMES = frozenset({"parameters", "vars", "task", "system", "kv", "pack", "item", "batch", "index"})
 TASK_TYPES = ("action", "parallel", "workflow")
@@ -65,11 +66,10 @@ TRANSITION_FIELDS = frozenset({"when", "publish", "do"})
 RETRY_FIELDS = frozenset({"count", "delay", "backoff", "max_delay", "on_error"})
 DECISION_FIELDS = frozenset({"when", "next", "default"})
 
-ACTION_REF = re.compile(r"^[a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_-]*$")
-VAR_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-TASK_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-VERSION_MAX = 50
-MAX_DEPTH = 64
+# Used with fullmatch only: "$" would also match before a final newline ("step1\n").
+ACTION_REF = re.compile(r"[a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_-]*")
+VAR_NAME = re.compile(r"[A-Za-z0-9_-]+")
+TASK_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 _TYPE_NAMES = {
     str: "a string",
@@ -86,7 +86,7 @@ def _kind(value: Any) -> str:
     return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
-_INT_MAX = 2**63 - 1  # what JSON consumers (Postgres jsonb aside) take as an integer
+_INT_MAX = INT_MAX
 
 
 def _is_int(v: Any) -> bool:
@@ -127,6 +127,15 @@ def _clean(v: Any, depth: int) -> bool:
     return False
 
 
+def _key_part(key: Any) -> str | int:
+    """The path step of a key that is not a string: its YAML text, where the locator finds it."""
+    if key is None:
+        return "null"
+    if type(key) is bool:
+        return "true" if key else "false"
+    return str(key)
+
+
 def _strip_braces(expr: str) -> str:
     s = expr.strip()
     if s.startswith("{{") and s.endswith("}}") and s.count("{{") == 1:
@@ -142,12 +151,12 @@ _NOT_NEXT_TRANSITIONS = frozenset({*LEGACY_TRANSITIONS, "decision"})
 
 @lru_cache(maxsize=65536)
 def _task_name_ok(name: str) -> bool:
-    return TASK_NAME.match(name) is not None
+    return TASK_NAME.fullmatch(name) is not None
 
 
 @lru_cache(maxsize=65536)
 def _var_name_ok(name: str) -> bool:
-    return VAR_NAME.match(name) is not None
+    return VAR_NAME.fullmatch(name) is not None
 
 
 class _Walker:
@@ -169,6 +178,14 @@ class _Walker:
 
     def warn(self, code: str, message: str, path: Path, *, key: bool = False) -> None:
         self.diags.append(warning(code, message, path, at_key=key))
+
+    def unknown_key(self, key: Any, path: Path, where: str) -> None:
+        """A key outside a mapping's fields: ignored with a warning, unless it is not a string
+        (``1:``, ``null:``, ``[a, b]:``), which no workflow means: an error."""
+        if type(key) is not str:
+            self.err("type", f"Key {key!r} {where} must be a string (quote it)", (*path, _key_part(key)), key=True)
+        else:
+            self.warn("unknown-field", f"Unknown field '{key}' {where} (ignored)", (*path, key), key=True)
 
     def wrong_type(self, path: Path, expected: str, value: Any) -> None:
         field = render_path(path)
@@ -205,7 +222,7 @@ class _Walker:
                             self.err(
                                 "type",
                                 f"Key {k!r} at {render_path(p) or 'top level'} must be a string (quote it)",
-                                (*p, k),
+                                (*p, _key_part(k)),
                                 key=True,
                             )
                         else:
@@ -216,6 +233,9 @@ class _Walker:
                 self.err("type", f"Value at {render_path(p)} is an integer too large for JSON (quote it)", p)
             elif t is float and not math.isfinite(v):
                 self.err("type", f"Value at {render_path(p)} is {v}, which JSON cannot hold (quote it)", p)
+            elif t is not int and t is not float and t is not bool and v is not None:
+                # a YAML type JSON has no room for (a !!set...): never stored as something else
+                self.err("type", f"Value at {render_path(p)} is a YAML {t.__name__}, which JSON cannot hold", p)
 
     def check_expression(self, value: Any, path: Path) -> None:
         if type(value) is not str:
@@ -238,7 +258,10 @@ class _Walker:
 
         for key in doc:
             if key not in TOP_LEVEL_FIELDS:
-                self.warn("unknown-field", f"Unknown field '{key}' (ignored)", (key,), key=True)
+                if type(key) is not str:
+                    self.unknown_key(key, (), "at top level")
+                else:
+                    self.warn("unknown-field", f"Unknown field '{key}' (ignored)", (key,), key=True)
 
         for req in ("version", "tasks"):
             if _empty(doc.get(req)):
@@ -246,6 +269,13 @@ class _Walker:
 
         ref = doc.get("ref")
         expected_ref = out["ref"]
+        if len(expected_ref) > REF_MAX or len(self.name) > NAME_MAX:
+            self.err(
+                "ref-too-long",
+                f"The ref '{expected_ref[:100]}...' is {len(expected_ref)} characters long, more than the "
+                f"{REF_MAX} the database holds: shorten the file name",
+                (),
+            )
         if ref is not None:
             if type(ref) is not str:
                 self.wrong_type(("ref",), "a string", ref)
@@ -259,6 +289,8 @@ class _Walker:
         label = doc.get("label")
         if label is not None and type(label) is not str:
             self.wrong_type(("label",), "a string", label)
+        elif type(label) is str and len(label) > LABEL_MAX:
+            self.err("range", f"Field 'label' must be at most {LABEL_MAX} characters, got {len(label)}", ("label",))
         out["label"] = label if type(label) is str and label else self.name
 
         desc = doc.get("description")
@@ -298,7 +330,7 @@ class _Walker:
                 self.wrong_type(("vars",), "a mapping of names to values", vars_)
             else:
                 for k in vars_:
-                    if type(k) is str and not VAR_NAME.match(k):
+                    if type(k) is str and not VAR_NAME.fullmatch(k):
                         self.err(
                             "invalid-name",
                             f"Variable name '{k}' may only hold letters, digits, '_' and '-'",
@@ -320,7 +352,7 @@ class _Walker:
             else:
                 for k, v in omap.items():
                     if type(k) is not str:
-                        self.err("type", f"Key {k!r} in output_map must be a string (quote it)", ("output_map",))
+                        self.unknown_key(k, ("output_map",), "in output_map")
                     elif type(v) is not str:
                         self.wrong_type(("output_map", k), "a string", v)
                     elif has_template(v):
@@ -392,7 +424,7 @@ class _Walker:
         if not TASK_FIELDS.issuperset(task):
             for key in task:
                 if key not in TASK_FIELDS:
-                    self.warn("unknown-field", f"Unknown field '{key}' in {label} (ignored)", (*path, key), key=True)
+                    self.unknown_key(key, path, f"in {label}")
 
         out: dict[str, Any] = {"name": name if type(name) is str else None}
         ttype = task.get("type", "action")
@@ -415,7 +447,7 @@ class _Walker:
                 )
             elif type(action) is not str:
                 self.wrong_type((*path, "action"), "a string", action)
-            elif not ACTION_REF.match(action):
+            elif not ACTION_REF.fullmatch(action):
                 self.err(
                     "action-format",
                     f"{label}: action '{action}' must have the form 'pack.action'",
@@ -427,7 +459,8 @@ class _Walker:
                 self.err("undefined-action", f"{label} references undefined workflow '{action}'", (*path, "action"))
             if type(action) is str:
                 out["action"] = action
-                self.deps.add(("w:" if ttype == "workflow" else "a:") + action)
+                if ACTION_REF.fullmatch(action):  # a malformed one never resolves (and may hold NUL)
+                    self.deps.add(("w:" if ttype == "workflow" else "a:") + action)
         elif action is not None:
             self.warn(
                 "unknown-field",
@@ -514,12 +547,7 @@ class _Walker:
             return None
         for key in retry:
             if key not in RETRY_FIELDS:
-                self.warn(
-                    "unknown-field",
-                    f"Unknown field '{key}' in {label}'s retry (ignored)",
-                    (*path, key),
-                    key=True,
-                )
+                self.unknown_key(key, path, f"in {label}'s retry")
         out: dict[str, Any] = {}
         count = retry.get("count")
         if count is None:
@@ -624,12 +652,7 @@ class _Walker:
             if not TRANSITION_FIELDS.issuperset(tr):
                 for key in tr:
                     if key not in TRANSITION_FIELDS:
-                        self.warn(
-                            "unknown-field",
-                            f"Unknown field '{key}' in {label}'s transition (ignored)",
-                            (*path, i, key),
-                            key=True,
-                        )
+                        self.unknown_key(key, (*path, i), f"in {label}'s transition")
             item: dict[str, Any] = {}
             when = tr.get("when", _MISSING)
             if when is not _MISSING:
@@ -711,12 +734,7 @@ class _Walker:
                 continue
             for key in br:
                 if key not in DECISION_FIELDS:
-                    self.warn(
-                        "unknown-field",
-                        f"Unknown field '{key}' in {label}'s decision (ignored)",
-                        (*p, key),
-                        key=True,
-                    )
+                    self.unknown_key(key, p, f"in {label}'s decision")
             is_default = "default" in br
             if is_default:
                 defaults += 1

@@ -7,8 +7,13 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.validators import validator_for
+
+# The meta-schemas say a `pattern` (and a patternProperties key) has the format
+# "regex": checked, a pattern that does not compile is an error, not a crash of
+# the first run that validates parameters with it.
+_REGEX_FORMAT = FormatChecker(formats=("regex",))
 
 
 @lru_cache(maxsize=4096)
@@ -18,10 +23,15 @@ def _schema_errors(canonical: str) -> tuple[tuple[tuple[str | int, ...], str], .
         cls = validator_for(schema, default=Draft202012Validator)
     except Exception as exc:  # an unknown $schema
         return (((), f"unknown $schema: {exc}"),)
-    meta = cls(cls.META_SCHEMA)
+    meta = cls(cls.META_SCHEMA, format_checker=_REGEX_FORMAT)
     out = []
-    for err in sorted(meta.iter_errors(schema), key=lambda e: list(map(str, e.path))):
-        out.append((tuple(err.path), err.message))
+    try:
+        for err in sorted(meta.iter_errors(schema), key=lambda e: list(map(str, e.path))):
+            out.append((tuple(err.path), err.message))
+    except RecursionError:
+        return (((), "nested too deeply to be checked"),)
+    except Exception as exc:  # the checker's own failure is the schema's diagnostic
+        return (((), f"cannot be checked ({type(exc).__name__}: {str(exc)[:200]})"),)
     return tuple(out)
 
 
