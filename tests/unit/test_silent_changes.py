@@ -180,7 +180,7 @@ def test_offline_validate_never_prints_a_traceback(tmp_path):
     pack = write_pack(tmp_path, PACK, [*VALID_FILES, deep, chain, nul, odd])
     for fmt in ("text", "json"):
         r = subprocess.run(
-            [sys.executable, "-m", "attune.cli", "validate", str(pack), "--format", fmt],
+            [sys.executable, "-m", "attune_cli.main", "validate", str(pack), "--format", fmt],
             capture_output=True,
             text=True,
             errors="replace",
