@@ -177,15 +177,19 @@ def raise_if_failed(found: Outcome, *, pack_ref: str, job_id: uuid.UUID, verb: s
 
 
 class _Progress:
-    """Writes progress in its own short transactions, at most every half second."""
+    """Writes progress in its own short transactions, at most every half second.
+
+    Not on SQLite: the job's own transaction holds the database's one write lock, so a
+    second writer would wait for it (the busy timeout, 60 s) at every step."""
 
     def __init__(self, job_id: uuid.UUID) -> None:
         self.job_id = job_id
         self.last = 0.0
+        self.enabled = get_engine().dialect.name != "sqlite"
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
-        if done < total and now - self.last < PROGRESS_INTERVAL_S:
+        if not self.enabled or (done < total and now - self.last < PROGRESS_INTERVAL_S):
             return
         self.last = now
         try:

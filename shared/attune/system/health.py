@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from kombu import Connection
@@ -22,6 +23,8 @@ def check_database() -> str | None:
 def check_broker(settings: Settings, timeout: float = 2.0) -> str | None:
     if settings.embedded_broker:  # the filesystem broker: its folder must take files
         folder = settings.broker_folder / "queue"
+        with contextlib.suppress(OSError):  # made by the first producer or worker anyway
+            folder.mkdir(parents=True, exist_ok=True)
         if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
             return f"filesystem broker folder {folder} is missing or not writable"
         return None
