@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from attune.actions.models import Action
+from attune.auth.models import RefreshToken
 from attune.jobs.models import Job
 from attune.packs.models import Pack
 from attune.sync.models import PackFile, SyncChunk, SyncStaging
@@ -11,4 +12,15 @@ from attune.workflows.models import WorkflowDefinition
 
 metadata = SQLModel.metadata
 
-__all__ = ["Action", "Job", "Pack", "PackFile", "SyncChunk", "SyncStaging", "User", "WorkflowDefinition", "metadata"]
+__all__ = [
+    "Action",
+    "Job",
+    "Pack",
+    "PackFile",
+    "RefreshToken",
+    "SyncChunk",
+    "SyncStaging",
+    "User",
+    "WorkflowDefinition",
+    "metadata",
+]
