@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -121,14 +122,14 @@ def test_content_length_that_lies(live_server):
         sock.close()
 
 
-@pytest.fixture
-def own_api(configured: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, int]]:
-    """An `attune api` process of this test's own, so that its memory is this test's."""
+@contextmanager
+def _api_process(configured: dict[str, str], tmp_path: Path, **env: str) -> Iterator[tuple[str, int]]:
+    """An `attune api` process of the test's own (its memory, its settings)."""
     port = free_port()
     log = (tmp_path / "api.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "attune.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, **configured}, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+        env={**os.environ, **configured, **env}, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -147,6 +148,30 @@ def own_api(configured: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, i
     finally:
         stop_processes([proc])
         log.close()
+
+
+@pytest.fixture
+def own_api(configured: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, int]]:
+    with _api_process(configured, tmp_path) as api:
+        yield api
+
+
+def test_a_body_that_never_finishes_arriving_is_408(configured, tmp_path):
+    """A client that announces a body and stops sending does not hold the connection."""
+    with _api_process(configured, tmp_path, ATTUNE__API__BODY_TIMEOUT_SECONDS="1") as (url, _):
+        for head, start in (
+            ("Content-Length: 100\r\n", b'{"login": '),
+            ("Transfer-Encoding: chunked\r\n", _chunk(b'{"login": ')),
+        ):
+            sock = _connect(url)
+            try:
+                sock.sendall(_request_head("/auth/login", head) + start)
+                status, headers, body = _read_response(sock)
+                assert status == 408, body
+                assert json.loads(body)["error"] == "Request body not received within 1 seconds"
+                assert headers.get("connection") == "close"
+            finally:
+                sock.close()
 
 
 def _peak_rss_mb(pid: int) -> float:

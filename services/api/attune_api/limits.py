@@ -11,16 +11,24 @@ the API reads as JSON) are checked for numbers JSON cannot hold: ``NaN``,
 ``Infinity``, ``-Infinity`` and literals that overflow a double (``1e999``). Python's
 parser accepts them and they would be stored as ``null``; here they are a 422.
 A body that is not JSON at all goes on to the route, which answers as it always has.
+
+A body must also arrive whole within ``api.body_timeout_seconds`` (408 otherwise), so
+that a client announcing a body and sending it a byte at a time does not hold a
+connection and a request slot forever.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.message
 import json
 import math
+import time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from attune.config import ApiSettings
 
 
 class NonFiniteNumber(ValueError):
@@ -73,12 +81,14 @@ async def _answer(send: Send, status: int, body: dict[str, Any], close: bool = T
 
 
 class BodyLimit:
-    """Reads at most ``max_bytes`` of any request body (413 past it), then replays the
-    body to the app; JSON bodies with non-finite numbers are a 422."""
+    """Reads at most ``api.max_body_bytes`` of any request body (413 past it) within
+    ``api.body_timeout_seconds`` (408), then replays the body to the app; JSON bodies
+    with non-finite numbers are a 422."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, settings: ApiSettings) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.max_bytes = settings.max_body_bytes
+        self.timeout = settings.body_timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,8 +105,13 @@ class BodyLimit:
                 return
         chunks: list[bytes] = []
         size = 0
+        deadline = time.monotonic() + self.timeout
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0))
+            except TimeoutError:
+                await _answer(send, 408, {"error": f"Request body not received within {self.timeout:g} seconds"})
+                return
             if message["type"] == "http.disconnect":
                 return  # the client left: nobody to answer
             chunk = message.get("body", b"")
@@ -112,11 +127,9 @@ class BodyLimit:
         if body and _is_json(scope["headers"]):
             literal = non_finite_number(body)
             if literal is not None:
-                error = {
-                    "error": f"Invalid JSON body: the number {literal} is not finite "
-                    "(NaN, Infinity and numbers beyond a double's range are refused)"
-                }
-                await _answer(send, 422, error, close=False)
+                error = (f"Invalid JSON body: the number {literal} is not finite "
+                         "(NaN, Infinity and numbers beyond a double's range are refused)")  # fmt: skip
+                await _answer(send, 422, {"error": error}, close=False)
                 return
         await self.app(scope, _replay(body, receive), send)
 

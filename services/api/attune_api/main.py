@@ -77,7 +77,7 @@ def create_app() -> FastAPI:
         # an undecodable body (not UTF-8, not JSON) is a 400 from any route
         responses={400: {"model": ErrorBody, "description": "Malformed request"}},
     )
-    app.add_middleware(limits.BodyLimit, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(limits.BodyLimit, settings=settings.api)
     # outermost: every answer, 413s and errors included, gets an id and is counted
     app.add_middleware(observe.RequestContext, access_level=logging.INFO if settings.json_logs else logging.DEBUG)
     errors.install(app)
