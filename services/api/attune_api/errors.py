@@ -59,6 +59,8 @@ def internal_error_body() -> dict[str, Any]:
     """What a caller learns of a failure nobody foresaw: that it happened and the request id
     to quote. The exception itself (SQL, parameters, traceback) goes to the log only."""
     request_id = request_id_var.get()
+    if request_id is None:  # outside the request-id middleware (a failure in a middleware)
+        return {"error": "Internal error: the details are in the server log"}
     return {"error": f"Internal error (request id {request_id}): the details are in the server log",
             "request_id": request_id}  # fmt: skip
 
