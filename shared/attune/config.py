@@ -78,8 +78,11 @@ class AuthSettings(BaseModel):
 class ApiSettings(BaseModel):
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=1, le=65535)
-    # Largest request body accepted, in bytes.
+    # Largest request body accepted, in bytes (counted as they arrive: 413 past it).
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # A request body must arrive whole within this many seconds (408 otherwise): a client
+    # that announces a body and sends it a byte at a time does not hold a connection forever.
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
 
 
 class SyncSettings(BaseModel):

@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from attune.actions.models import Action
+from attune.auth.models import RefreshToken
 from attune.jobs.models import Job, JobLease
 from attune.packs.models import Pack
 from attune.sync.models import PackFile, SyncChunk, SyncStaging
@@ -17,6 +18,7 @@ __all__ = [
     "JobLease",
     "Pack",
     "PackFile",
+    "RefreshToken",
     "SyncChunk",
     "SyncStaging",
     "User",

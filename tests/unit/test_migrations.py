@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 
 from tests.unit.test_engine import _postgres_url
 
-FROM_REVISIONS = ["0004"]  # the schema deployed before this change; add the next one each time
+FROM_REVISIONS = ["0004", "0005"]  # schemas deployed before; add the next one each time
 
 
 def _value(column: sa.Column, n: int):

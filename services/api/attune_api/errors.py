@@ -12,6 +12,7 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from attune.errors import AttuneError
+from attune.observability.logs import request_id_var
 
 log = logging.getLogger("attune.api")
 
@@ -54,6 +55,20 @@ def error_response(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
 
+def internal_error_body() -> dict[str, Any]:
+    """What a caller learns of a failure nobody foresaw: that it happened and the request id
+    to quote. The exception itself (SQL, parameters, traceback) goes to the log only."""
+    request_id = request_id_var.get()
+    if request_id is None:  # outside the request-id middleware (a failure in a middleware)
+        return {"error": "Internal error: the details are in the server log"}
+    return {"error": f"Internal error (request id {request_id}): the details are in the server log",
+            "request_id": request_id}  # fmt: skip
+
+
+def internal_error() -> JSONResponse:
+    return JSONResponse(internal_error_body(), status_code=500)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(AttuneError)
     async def _domain(_: Request, exc: AttuneError) -> JSONResponse:
@@ -76,25 +91,34 @@ def install(app: FastAPI) -> None:
         errors = list(exc.errors())
         return error_response(422, _validation_message(errors), details=_clean(errors))
 
+    # Database errors: the driver's message quotes the statement and its parameters, so
+    # the body says only what kind of failure it was; the log has the rest.
     @app.exception_handler(OperationalError)
     async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:
-        log.warning("database unavailable: %s", str(exc).splitlines()[0])
+        log.warning("database unavailable: %s", _first_line(exc))
         return error_response(503, "Database unavailable, try again later")
 
     @app.exception_handler(DataError)
     async def _bad_value(_: Request, exc: DataError) -> JSONResponse:
         # A value the database cannot hold (out of range, bad encoding) that validation let through.
-        log.warning("database refused a value: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
+        log.warning("database refused a value: %s", _first_line(exc))
         return error_response(400, "Invalid value: the database cannot store it")
 
     @app.exception_handler(DBAPIError)
     async def _db_error(_: Request, exc: DBAPIError) -> JSONResponse:
         if exc.connection_invalidated:
+            log.warning("database connection lost: %s", _first_line(exc))
             return error_response(503, "Database unavailable, try again later")
-        log.exception("database error")
-        return error_response(500, "Internal server error")
+        log.error("database error", exc_info=exc)
+        return internal_error()
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return error_response(500, "Internal server error")
+        log.error("unhandled error", exc_info=exc)
+        return internal_error()
+
+
+def _first_line(exc: DBAPIError) -> str:
+    """The driver's own message without the statement and parameters SQLAlchemy appends."""
+    text = str(exc.orig) if exc.orig is not None else type(exc).__name__
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -7,19 +7,16 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.responses import Response
 
 from attune import __version__
 from attune.broker.notify import redis_url
 from attune.config import DEV_SECRET_NOTICE, get_settings
 from attune.jobs import leases, pipeline
 from attune.observability import logs
-from attune_api import errors, observe
+from attune_api import errors, limits, observe
 from attune_api.routers import auth, health, jobs, packs, sync, workflows
 from attune_api.schemas import ErrorBody
 
@@ -30,25 +27,6 @@ database in step with the files. Log in with `POST /auth/login`, then send
 `Authorization: Bearer <access_token>` on every `/api/v1` request
 (the **Authorize** button here does that for you).
 """
-
-
-class BodySizeLimit(BaseHTTPMiddleware):
-    def __init__(self, app: object, max_bytes: int) -> None:
-        super().__init__(app)  # type: ignore[arg-type]
-        self.max_bytes = max_bytes
-
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None:
-            try:
-                too_big = int(length) > self.max_bytes
-            except ValueError:
-                return JSONResponse({"error": "Invalid Content-Length header"}, status_code=400)
-            if too_big:
-                return JSONResponse(
-                    {"error": f"Request body too large (limit {self.max_bytes} bytes)"}, status_code=413
-                )
-        return await call_next(request)
 
 
 async def every(interval: float, work: Callable[[], object], what: str) -> None:
@@ -94,7 +72,7 @@ def create_app() -> FastAPI:
         # an undecodable body (not UTF-8, not JSON) is a 400 from any route
         responses={400: {"model": ErrorBody, "description": "Malformed request"}},
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(limits.BodyLimit, settings=settings.api)
     # outermost: every answer, 413s and errors included, gets an id and is counted
     app.add_middleware(observe.RequestContext, access_level=logging.INFO if settings.json_logs else logging.DEBUG)
     errors.install(app)

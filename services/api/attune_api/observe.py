@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select
@@ -20,6 +20,7 @@ from attune.db.engine import get_engine, read_only
 from attune.jobs.models import Job
 from attune.observability.logs import HEADER, new_request_id, request_id_var
 from attune.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS, StateCollector
+from attune_api.errors import internal_error_body
 
 log = logging.getLogger("attune.api.access")
 
@@ -40,18 +41,28 @@ class RequestContext:
         request_id = new_request_id(offered)
         token = request_id_var.set(request_id)
         status = 500
+        started = False
         start = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started = True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            # Nothing handled it: the traceback goes to the log with the request id, the
+            # caller gets "internal error" and that id, never the exception's text.
+            logging.getLogger("attune.api").error("unhandled error", exc_info=exc)
+            if started:
+                raise  # half an answer is out: the server drops the connection
+            response = JSONResponse(internal_error_body(), status_code=500)
+            await response(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - start
             route = getattr(scope.get("route"), "path", None) or "unmatched"

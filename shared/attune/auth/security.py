@@ -38,22 +38,45 @@ class TokenPair:
     token_type: str = "Bearer"
 
 
-def _encode(settings: AuthSettings, sub: str, kind: str, ttl: int) -> str:
+@dataclass(frozen=True)
+class IssuedTokens:
+    """A pair and what the database keeps of its refresh token (see auth.models)."""
+
+    pair: TokenPair
+    refresh_id: str
+    refresh_expires_at: int
+
+
+def _encode(settings: AuthSettings, sub: str, kind: str, ttl: int, **claims: Any) -> tuple[str, str, int]:
     now = int(time.time())
-    payload = {"sub": sub, "type": kind, "iat": now, "exp": now + ttl, "jti": uuid.uuid4().hex}
-    return jwt.encode(payload, settings.jwt_secret, algorithm=settings.jwt_algorithm)
+    jti = uuid.uuid4().hex
+    payload = {"sub": sub, "type": kind, "iat": now, "exp": now + ttl, "jti": jti, **claims}
+    return jwt.encode(payload, settings.jwt_secret, algorithm=settings.jwt_algorithm), jti, now + ttl
 
 
-def issue_tokens(settings: AuthSettings, user_id: int) -> TokenPair:
-    return TokenPair(
-        access_token=_encode(settings, str(user_id), "access", settings.access_token_ttl_seconds),
-        refresh_token=_encode(settings, str(user_id), "refresh", settings.refresh_token_ttl_seconds),
-        expires_in=settings.access_token_ttl_seconds,
-    )
+def issue_tokens(settings: AuthSettings, user_id: int, family_id: str) -> IssuedTokens:
+    """An access token and a refresh token of the session (token family) ``family_id``;
+    both carry it (claim ``sid``), so that logging out with either ends that session."""
+    access, _, _ = _encode(settings, str(user_id), "access", settings.access_token_ttl_seconds, sid=family_id)
+    refresh, jti, exp = _encode(settings, str(user_id), "refresh", settings.refresh_token_ttl_seconds, sid=family_id)
+    pair = TokenPair(access_token=access, refresh_token=refresh, expires_in=settings.access_token_ttl_seconds)
+    return IssuedTokens(pair=pair, refresh_id=jti, refresh_expires_at=exp)
 
 
 def decode_token(settings: AuthSettings, token: str, expected_type: str) -> int:
     """Returns the user id of a valid token of the expected type, else raises Unauthorized."""
+    return user_id_of(decode_claims(settings, token, expected_type))
+
+
+def user_id_of(payload: dict[str, Any]) -> int:
+    try:
+        return int(payload["sub"])
+    except (TypeError, ValueError) as exc:
+        raise Unauthorized("Invalid token") from exc
+
+
+def decode_claims(settings: AuthSettings, token: str, expected_type: str) -> dict[str, Any]:
+    """The claims of a valid token of the expected type, else raises Unauthorized."""
     try:
         payload: dict[str, Any] = jwt.decode(
             token,
@@ -68,7 +91,4 @@ def decode_token(settings: AuthSettings, token: str, expected_type: str) -> int:
         raise Unauthorized("Invalid token") from exc
     if payload.get("type") != expected_type:
         raise Unauthorized(f"Invalid token: not an {expected_type} token")
-    try:
-        return int(payload["sub"])
-    except (TypeError, ValueError) as exc:
-        raise Unauthorized("Invalid token") from exc
+    return payload

@@ -1,11 +1,16 @@
-"""Slows brute force on login: failed attempts counted per login and client address.
+"""Slows brute force on login: attempts counted per login and client address.
 
-Counters live in Redis (shared by every API process) with a window that starts
-at the first failure; past ``auth.login_max_failures`` the pair is refused
-(429) until the window ends, before any password is checked. Unknown and
-known logins are counted alike, so the refusal reveals nothing. If Redis is
-unreachable the check is skipped (logged): logins keep working. Without Redis
-(embedded mode, one API process) the counters live in the process.
+Every attempt is counted *before* its password is checked, in one atomic step that
+increments and reads the counter (Redis ``INCR`` in a ``MULTI``; in the process, under a
+lock). Past ``auth.login_max_failures`` attempts the pair is refused (429) until the
+window, which starts at the first attempt, ends (``auth.login_lockout_seconds``). So
+however many guesses arrive at once, at most ``login_max_failures`` of them are checked.
+A successful login clears the count. Unknown and known logins are counted alike, so the
+refusal reveals nothing.
+
+Counters live in Redis (shared by every API process). Without Redis (embedded mode, one
+API process) they live in the process; if Redis is unreachable the process's own
+counters stand in (logged), so a broker outage does not lift the limit.
 """
 
 from __future__ import annotations
@@ -37,21 +42,14 @@ def _key(login: str, address: str) -> str:
 
 
 class _LocalCounters:
-    """The same counting for one process: key -> (failures, end of the window)."""
+    """The same counting for one process: key -> (attempts, end of the window)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.counts: dict[str, tuple[int, float]] = {}
 
-    def get(self, key: str) -> tuple[int, float]:
-        with self.lock:
-            count, until = self.counts.get(key, (0, 0.0))
-            if until <= time.monotonic():
-                self.counts.pop(key, None)
-                return 0, 0.0
-            return count, until
-
-    def incr(self, key: str, window: float) -> None:
+    def incr(self, key: str, window: float) -> tuple[int, float]:
+        """Counts one attempt; returns the attempts in the window and seconds left."""
         with self.lock:
             now = time.monotonic()
             count, until = self.counts.get(key, (0, 0.0))
@@ -60,6 +58,7 @@ class _LocalCounters:
             self.counts[key] = (count + 1, until)
             if len(self.counts) > 100_000:  # bounded: forget windows that ended
                 self.counts = {k: v for k, v in self.counts.items() if v[1] > now}
+            return count + 1, until - now
 
     def delete(self, key: str) -> None:
         with self.lock:
@@ -69,47 +68,43 @@ class _LocalCounters:
 _local = _LocalCounters()
 
 
-def check(settings: Settings, login: str, address: str) -> None:
-    """Raises TooManyRequests when this login and address failed too often recently."""
-    url = redis_url(settings)
-    if url is None:
-        failures, until = _local.get(_key(login, address))
-        if failures >= settings.auth.login_max_failures:
-            wait = max(int(until - time.monotonic()), 1)
-            raise TooManyRequests(f"Too many failed logins: try again in {wait} seconds", retry_after=wait)
-        return
-    try:
-        client = _client(url)
-        key = _key(login, address)
-        failures = int(client.get(key) or 0)
-        if failures >= settings.auth.login_max_failures:
-            wait = max(int(client.ttl(key)), 1)
-            raise TooManyRequests(f"Too many failed logins: try again in {wait} seconds", retry_after=wait)
-    except redis.RedisError as exc:
-        log.warning("login throttle unavailable (%s): not applied", exc)
+def _count_in_redis(url: str, key: str, window: int) -> tuple[int, float]:
+    pipe = _client(url).pipeline(transaction=True)  # MULTI ... EXEC: one atomic step
+    pipe.incr(key)
+    pipe.expire(key, window, nx=True)
+    pipe.ttl(key)
+    count, _, ttl = pipe.execute()
+    return int(count), float(ttl)
 
 
-def record_failure(settings: Settings, login: str, address: str) -> None:
+def attempt(settings: Settings, login: str, address: str) -> None:
+    """Counts one login attempt for this login and address, before its password is
+    checked; raises TooManyRequests when the attempts in the window exceed the limit."""
+    key = _key(login, address)
+    window = settings.auth.login_lockout_seconds
     url = redis_url(settings)
+    count, left = 0, 0.0
+    if url is not None:
+        try:
+            count, left = _count_in_redis(url, key, window)
+        except redis.RedisError as exc:
+            log.warning("login throttle: Redis unavailable (%s): counting in this process", exc)
+            url = None
     if url is None:
-        _local.incr(_key(login, address), settings.auth.login_lockout_seconds)
-        return
-    try:
-        key = _key(login, address)
-        pipe = _client(url).pipeline()
-        pipe.incr(key)
-        pipe.expire(key, settings.auth.login_lockout_seconds, nx=True)
-        pipe.execute()
-    except redis.RedisError as exc:
-        log.warning("login throttle unavailable (%s): failure not counted", exc)
+        count, left = _local.incr(key, window)
+    if count > settings.auth.login_max_failures:
+        wait = max(int(left), 1)
+        raise TooManyRequests(f"Too many failed logins: try again in {wait} seconds", retry_after=wait)
 
 
 def reset(settings: Settings, login: str, address: str) -> None:
+    """A successful login: the count for this login and address starts again."""
+    key = _key(login, address)
+    _local.delete(key)
     url = redis_url(settings)
     if url is None:
-        _local.delete(_key(login, address))
         return
     try:
-        _client(url).delete(_key(login, address))
+        _client(url).delete(key)
     except redis.RedisError as exc:
         log.warning("login throttle unavailable (%s)", exc)

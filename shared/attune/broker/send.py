@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from functools import lru_cache
 from typing import Any
@@ -14,6 +15,7 @@ from attune.errors import DependencyUnavailable
 from attune.jobs.models import JobKind
 from attune.observability.logs import TASK_HEADER, request_id_var
 
+log = logging.getLogger(__name__)
 TASK_OF_KIND = {JobKind.SYNC: TaskName.SYNC, JobKind.VALIDATE: TaskName.VALIDATE}
 
 
@@ -51,4 +53,6 @@ def send(task_name: TaskName, args: list[Any], *, task_id: str | None = None) ->
             retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2, "interval_max": 0.5},
         )
     except Exception as exc:  # kombu/redis connection errors of every kind
-        raise DependencyUnavailable(f"Broker unavailable: {type(exc).__name__}: {exc}") from exc
+        # the driver's words (host, port) go to the log, not to the caller
+        log.warning("broker unavailable: %s: %s", type(exc).__name__, exc)
+        raise DependencyUnavailable(f"Broker unavailable ({type(exc).__name__}): try again later") from exc

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, StringConstraints
+from pydantic import AfterValidator, ConfigDict, StringConstraints
 from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
@@ -13,6 +14,45 @@ from attune.db.types import JSONType, TZDateTime, utcnow
 PACK_REF_PATTERN = r"^[a-z][a-z0-9_-]*$"
 PACK_REF_MAX = 100
 PackRefStr = Annotated[str, StringConstraints(min_length=1, max_length=PACK_REF_MAX, pattern=PACK_REF_PATTERN)]
+
+# Free-form fields are bounded (README, "Packs"): the request body limit bounds one
+# request, these bound what a pack keeps.
+META_MAX_BYTES = 64 * 1024  # `meta`, serialised as compact JSON (UTF-8)
+META_MAX_DEPTH = 32  # nested objects/arrays in `meta`
+TAGS_MAX = 100
+TAG_MAX_LENGTH = 100
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value, without recursion (a deep value cannot overflow the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            children = list(node.values())
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, level)
+        if level > META_MAX_DEPTH:
+            break
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _check_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    if _depth(meta) > META_MAX_DEPTH:
+        raise ValueError(f"meta is nested deeper than {META_MAX_DEPTH} levels")
+    size = len(json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    if size > META_MAX_BYTES:
+        raise ValueError(f"meta is {size} bytes as JSON, more than the {META_MAX_BYTES} allowed")
+    return meta
+
+
+Meta = Annotated[dict[str, Any], AfterValidator(_check_meta)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=TAG_MAX_LENGTH)]
+Tags = Annotated[list[Tag], Field(max_length=TAGS_MAX)]
 
 
 class PackBase(SQLModel):
@@ -39,8 +79,8 @@ class PackCreate(PackBase):
     )
 
     ref: PackRefStr
-    tags: list[str] = Field(default_factory=list)
-    meta: dict[str, Any] = Field(default_factory=dict)
+    tags: Tags = Field(default_factory=list)
+    meta: Meta = Field(default_factory=dict)
 
 
 class PackUpdate(SQLModel):
@@ -51,8 +91,8 @@ class PackUpdate(SQLModel):
     label: str | None = Field(default=None, min_length=1, max_length=255)
     version: str | None = Field(default=None, min_length=1, max_length=50)
     description: str | None = Field(default=None, max_length=10_000)
-    tags: list[str] | None = None
-    meta: dict[str, Any] | None = None
+    tags: Tags | None = None
+    meta: Meta | None = None
 
 
 class Pack(PackBase, table=True):

@@ -1,16 +1,22 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from attune.auth import service as sessions
 from attune.auth import throttle
-from attune.auth.security import decode_token, issue_tokens
 from attune.errors import Unauthorized
 from attune.users import service as users
 from attune_api.deps import SessionDep, SettingsDep
 from attune_api.schemas import Envelope, error_responses
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+_bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/login")
+
+TOKEN_EXAMPLE = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0eXBlIjoicmVmcmVzaCJ9.c2ln"
 
 
 class LoginRequest(BaseModel):
@@ -25,41 +31,79 @@ class LoginRequest(BaseModel):
 class RefreshRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    refresh_token: str = Field(
-        min_length=1, max_length=4096, examples=["eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0eXBlIjoicmVmcmVzaCJ9.c2ln"]
-    )
+    refresh_token: str = Field(min_length=1, max_length=4096, examples=[TOKEN_EXAMPLE])
+
+
+class LogoutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: str | None = Field(
+        default=None, min_length=1, max_length=4096, examples=[TOKEN_EXAMPLE],
+        description="The refresh token to revoke (else the session of the access token sent as Bearer)",
+    )  # fmt: skip
 
 
 class Tokens(BaseModel):
     access_token: str = Field(examples=["eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"])
-    refresh_token: str = Field(examples=["eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0eXBlIjoicmVmcmVzaCJ9.c2ln"])
+    refresh_token: str = Field(
+        examples=[TOKEN_EXAMPLE], description="Good for one refresh: POST /auth/refresh returns the next one"
+    )
     expires_in: int = Field(description="Seconds until the access token expires")
     token_type: str = "Bearer"
+
+
+class LoggedOut(BaseModel):
+    revoked: bool = Field(description="False if the session was already revoked")
 
 
 @router.post("/login", response_model=Envelope[Tokens], responses=error_responses(401, 422, 429, 503))
 def login(body: LoginRequest, request: Request, session: SessionDep, settings: SettingsDep) -> Envelope[Tokens]:
     """Exchange a login and password for an access token and a refresh token.
 
-    Repeated failures for one login from one address are refused with 429 for a while."""
+    Every attempt for one login from one address is counted before the password is
+    checked; past the limit they are refused with 429 for a while."""
     address = request.client.host if request.client else "unknown"
-    throttle.check(settings, body.login, address)
-    try:
-        user = users.authenticate(session, body.login, body.password)
-    except Unauthorized:
-        throttle.record_failure(settings, body.login, address)
-        raise
+    throttle.attempt(settings, body.login, address)
+    user = users.authenticate(session, body.login, body.password)
     throttle.reset(settings, body.login, address)
     assert user.id is not None
-    pair = issue_tokens(settings.auth, user.id)
+    pair = sessions.start_session(session, settings.auth, user.id)
+    session.commit()
     return Envelope(data=Tokens(**pair.__dict__), message="Logged in")
 
 
 @router.post("/refresh", response_model=Envelope[Tokens], responses=error_responses(401, 422, 503))
 def refresh(body: RefreshRequest, session: SessionDep, settings: SettingsDep) -> Envelope[Tokens]:
-    """Exchange a valid refresh token for a new access token (and a new refresh token)."""
-    user_id = decode_token(settings.auth, body.refresh_token, "refresh")
-    user = users.active_user(session, user_id)
-    assert user.id is not None
-    pair = issue_tokens(settings.auth, user.id)
+    """Exchange a refresh token for a new access token and a new refresh token.
+
+    Each refresh token is good once. Presenting one that was already exchanged revokes
+    every token of its session (401): log in again."""
+    try:
+        user_id, pair = sessions.rotate(session, settings.auth, body.refresh_token)
+    except sessions.RefreshTokenReused:
+        session.commit()  # the revocation stands, although the answer is 401
+        raise
+    users.active_user(session, user_id)
+    session.commit()
     return Envelope(data=Tokens(**pair.__dict__), message="Token refreshed")
+
+
+@router.post("/logout", response_model=Envelope[LoggedOut], responses=error_responses(401, 422, 503))
+def logout(
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    body: LogoutRequest | None = None,
+) -> Envelope[LoggedOut]:
+    """Revoke the caller's refresh token and the rest of its session: the refresh token
+    in the body, or the session of the access token sent as `Authorization: Bearer`.
+    Access tokens already issued stay valid until they expire (`expires_in`)."""
+    revoked = False
+    if body is not None and body.refresh_token is not None:
+        revoked = sessions.end_session(session, settings.auth, body.refresh_token, "refresh")
+    elif credentials is not None:
+        revoked = sessions.end_session(session, settings.auth, credentials.credentials, "access")
+    else:
+        raise Unauthorized("Nothing to log out: send the refresh token in the body, or an access token as Bearer")
+    session.commit()
+    return Envelope(data=LoggedOut(revoked=revoked), message="Logged out")

@@ -6,6 +6,7 @@ refreshes the access token once when the server says it expired.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -98,7 +99,7 @@ class Client:
         r = self._send("POST", "/auth/refresh", json={"refresh_token": refresh})
         if r.status_code != 200:
             return False
-        data = r.json()["data"]
+        data = r.json()["data"]  # the next refresh token too: the one sent is now used up
         self.config.save_tokens(self.server, self.config.login_for(self.server), data)
         return True
 
@@ -111,6 +112,16 @@ class Client:
         data = r.json()["data"]
         self.config.save_tokens(self.server, login, data)
         return data
+
+    def logout(self) -> bool:
+        """Revokes the kept refresh token's session on the server (best effort: an
+        unreachable server or a token it already refused still ends in forgetting the
+        tokens), then forgets them. True if tokens were kept for this server."""
+        refresh = self.config.refresh_token_for(self.server)
+        if refresh is not None:
+            with contextlib.suppress(ClientError):
+                self._send("POST", "/auth/logout", json={"refresh_token": refresh})
+        return self.config.forget(self.server)
 
     def get(self, path: str, **params: Any) -> dict[str, Any]:
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None}).json()

@@ -72,11 +72,10 @@ def login(
 
 
 def logout(server: ServerOpt = None) -> None:
-    """Forget the tokens kept for a server."""
-    config = CliConfig()
-    target = (server or config.server).rstrip("/")
-    found = config.forget(target)
-    err.print(f"Logged out of {target}" if found else f"Not logged in to {target}")
+    """Revoke the session on the server and forget the tokens kept for it."""
+    with _client(server) as client:
+        found = client.logout()
+        err.print(f"Logged out of {client.server}" if found else f"Not logged in to {client.server}")
 
 
 @pack_app.command("list")

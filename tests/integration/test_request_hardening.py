@@ -1,0 +1,205 @@
+"""Hostile request bodies and failures nobody foresaw, through HTTP (the app in process):
+non-finite JSON numbers anywhere in any body, bodies that stream past the limit, the
+size limits of pack meta and tags, and 500s that tell the caller nothing but a request id."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import EMBEDDED
+
+PACK = {"ref": "hard_pack", "label": "Hard", "version": "1.0.0"}
+NON_FINITE = ["NaN", "Infinity", "-Infinity", "1e999", "-1e999", "1E400", "123456789e999999"]
+LEAKS = re.compile(r"INSERT|SELECT|UPDATE|\[SQL|\[parameters|Traceback|psycopg|sqlite3|sqlalchemy|boom-", re.I)
+
+# JSON values (as text) with one non-finite number literal somewhere inside
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20)
+)
+_json = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=12,
+)
+
+
+@st.composite
+def _with_non_finite(draw: st.DrawFn) -> str:
+    """A JSON object whose text holds one non-finite literal at a random place (the
+    marker string is replaced by the bare literal, outside any string)."""
+    marker = "__NON_FINITE_MARKER__"
+    value = draw(_json)
+    literal = draw(st.sampled_from(NON_FINITE))
+    path_keys = draw(st.lists(st.text(min_size=1, max_size=6), max_size=3))
+    node: object = marker
+    for key in reversed(path_keys):
+        node = draw(st.sampled_from([{key: node}, [value, node], {key: node, "other": value}]))
+    return json.dumps({"meta": node, "extra": value}).replace(json.dumps(marker), literal)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(document=_with_non_finite())
+def test_non_finite_numbers_anywhere_are_422(client, auth, document):
+    body = json.loads(document)  # Python's parser takes them: the service must not
+    body = {**PACK, "meta": body["meta"]}
+    text = json.dumps(body)  # NaN/inf are written back as bare literals
+    r = client.post("/api/v1/packs", content=text, headers={**auth, "Content-Type": "application/json"})
+    assert r.status_code == 422, (text, r.status_code, r.text)
+    assert "not finite" in r.json()["error"]
+    assert client.get(f"/api/v1/packs/{PACK['ref']}", headers=auth).status_code == 404
+
+
+@pytest.mark.parametrize("literal", NON_FINITE)
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "application/merge-patch+json", None]
+)
+def test_non_finite_numbers_in_every_json_body(client, user, auth, literal, content_type):
+    """Any route, before authentication too, whatever JSON content type (or none)."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    cases = [
+        ("POST", "/auth/login", '{"login": "alice", "password": "x", "n": %s}', {}),
+        ("POST", "/auth/refresh", '{"refresh_token": [%s]}', {}),
+        ("POST", "/api/v1/packs", '{"ref": "p", "label": "l", "version": "1", "meta": {"a": [1, {"b": %s}]}}', {}),
+        ("PUT", "/api/v1/packs/p", '{"meta": {"x": %s}}', auth),
+        ("POST", "/api/v1/packs", '{"ref": "p", "label": "l", "version": "1", "meta": {"x": %s}}', auth),
+    ]
+    if content_type is None:
+        client.headers.pop("content-type", None)
+    for method, path, template, extra in cases:
+        r = client.request(method, path, content=(template % literal).encode(), headers={**headers, **extra})
+        assert r.status_code == 422, (method, path, r.status_code, r.text)
+        assert "not finite" in r.json()["error"]
+
+
+def test_finite_numbers_and_lookalikes_still_pass(client, auth):
+    meta = {"big": 1e308, "small": -1e-320, "int": 10**30, "text": "NaN Infinity 1e999", "nested": [0.5, {"k": -2}]}
+    r = client.post("/api/v1/packs", json={**PACK, "meta": meta}, headers=auth)
+    assert r.status_code == 201, r.text
+    stored = client.get("/api/v1/packs/hard_pack", headers=auth).json()["data"]["meta"]
+    assert float(stored.pop("big")) == meta.pop("big")  # jsonb writes 1e308 out in digits: an int to Python
+    assert stored == meta
+
+
+def _chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
+    sent = 0
+    yield b'{"login": "alice", "password": "'
+    while sent < total:
+        yield b"x" * size
+        sent += size
+    yield b'"}'
+
+
+def test_streamed_body_past_the_limit_is_413_before_authentication(client, db):
+    """No Content-Length (a generator body goes out in chunks): the limit counts the bytes."""
+    r = client.post("/auth/login", content=_chunks(3 * 1024 * 1024), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413, r.text
+    assert r.json()["error"].startswith("Request body too large")
+    r = client.post("/api/v1/packs", content=_chunks(3 * 1024 * 1024), headers={"Content-Type": "text/plain"})
+    assert r.status_code == 413
+
+
+def test_streamed_body_under_the_limit_reaches_the_route(client, user):
+    body = json.dumps(user).encode()
+    r = client.post("/auth/login", content=iter([body[:5], body[5:]]), headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+
+
+def test_meta_and_tags_have_limits(client, auth):
+    from attune.packs.models import META_MAX_BYTES, META_MAX_DEPTH, TAG_MAX_LENGTH, TAGS_MAX
+
+    filler = "x" * (META_MAX_BYTES - len('{"a":""}'))
+    assert client.post("/api/v1/packs", json={**PACK, "meta": {"a": filler}}, headers=auth).status_code == 201
+    too_big = {"a": filler + "y"}
+    deep: object = 1
+    for _ in range(META_MAX_DEPTH + 1):  # meta itself is a level
+        deep = {"d": deep}
+    refused = [
+        {"meta": too_big},
+        {"meta": {"a": "é" * (META_MAX_BYTES // 2)}},  # bytes, not characters
+        {"meta": deep},
+        {"tags": ["t"] * (TAGS_MAX + 1)},
+        {"tags": ["t" * (TAG_MAX_LENGTH + 1)]},
+        {"tags": [""]},
+    ]
+    for change in refused:
+        r = client.put("/api/v1/packs/hard_pack", json=change, headers=auth)
+        assert r.status_code == 422, (list(change), r.text)
+        r = client.post("/api/v1/packs", json={**PACK, "ref": "other", **change}, headers=auth)
+        assert r.status_code == 422, (list(change), r.text)
+    stored = client.get("/api/v1/packs/hard_pack", headers=auth).json()["data"]
+    assert stored["meta"] == {"a": filler} and stored["tags"] == []
+
+
+@pytest.fixture
+def failing_job_insert(configured) -> Iterator[None]:
+    """The database itself refuses to record jobs, with a message naming the statement's
+    values: a real database error the API did not foresee."""
+    from sqlalchemy import text
+
+    from attune.db.engine import get_engine
+
+    with get_engine().begin() as conn:
+        if EMBEDDED:
+            conn.execute(text("CREATE TRIGGER refuse_jobs BEFORE INSERT ON jobs "
+                              "BEGIN SELECT RAISE(ABORT, 'boom-refused'); END"))  # fmt: skip
+        else:
+            conn.execute(text("CREATE FUNCTION refuse_jobs() RETURNS trigger LANGUAGE plpgsql AS "
+                              "$$ BEGIN RAISE EXCEPTION 'boom-%', NEW.pack_ref; END $$"))  # fmt: skip
+            conn.execute(text("CREATE TRIGGER refuse_jobs BEFORE INSERT ON jobs "
+                              "FOR EACH ROW EXECUTE FUNCTION refuse_jobs()"))  # fmt: skip
+    try:
+        yield
+    finally:
+        with get_engine().begin() as conn:
+            conn.execute(text("DROP TRIGGER refuse_jobs" + ("" if EMBEDDED else " ON jobs")))
+            if not EMBEDDED:
+                conn.execute(text("DROP FUNCTION refuse_jobs()"))
+
+
+def test_database_error_is_internal_error_with_request_id_and_no_sql(client, auth, failing_job_insert, caplog):
+    r = client.post(
+        "/api/v1/packs", json={**PACK, "ref": "secret_ref_9"}, headers={**auth, "X-Request-ID": "trace-db-1"}
+    )
+    assert r.status_code == 500, r.text
+    body = r.json()
+    assert body == {"error": "Internal error (request id trace-db-1): the details are in the server log",
+                    "request_id": "trace-db-1"}  # fmt: skip
+    assert r.headers["x-request-id"] == "trace-db-1"
+    assert not LEAKS.search(r.text) and "secret_ref_9" not in r.text
+    # the details went to the log, under the request id
+    logged = [rec for rec in caplog.records if rec.levelname == "ERROR" and rec.exc_info]
+    assert logged and "boom-" in str(logged[-1].exc_info[1])
+    assert client.get("/api/v1/packs/secret_ref_9", headers=auth).status_code == 404  # rolled back
+
+
+@pytest.mark.server_only
+def test_value_postgres_refuses_is_400_without_sql(client, auth):
+    """A NUL character: valid JSON, refused by Postgres (text and jsonb)."""
+    for body in ({**PACK, "description": "a\x00b"}, {**PACK, "meta": {"k": "a\x00b"}}):
+        r = client.post("/api/v1/packs", json=body, headers=auth)
+        assert r.status_code == 400, r.text
+        assert r.json() == {"error": "Invalid value: the database cannot store it"}
+        assert not LEAKS.search(r.text)
+
+
+def test_unforeseen_exception_is_internal_error_with_request_id(client, auth, monkeypatch):
+    from attune.packs import service
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("SELECT password_hash FROM users WHERE login = 'alice'")
+
+    monkeypatch.setattr(service, "list_packs", broken)
+    r = client.get("/api/v1/packs", headers=auth)
+    assert r.status_code == 500
+    request_id = r.headers["x-request-id"]
+    assert r.json() == {
+        "error": f"Internal error (request id {request_id}): the details are in the server log",
+        "request_id": request_id,
+    }
+    assert not LEAKS.search(r.text) and "password_hash" not in r.text
