@@ -128,7 +128,7 @@ def _api_process(configured: dict[str, str], tmp_path: Path, **env: str) -> Iter
     port = free_port()
     log = (tmp_path / "api.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "attune.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "attune_cli.main", "api", "--host", "127.0.0.1", "--port", str(port)],
         env={**os.environ, **configured, **env}, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -256,7 +256,7 @@ def cli(live_server, user, tmp_path):
 
     def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "attune.cli", *args],
+            [sys.executable, "-m", "attune_cli.main", *args],
             input=stdin, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
         )  # fmt: skip
 
