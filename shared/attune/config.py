@@ -30,8 +30,17 @@ _PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "developme
 class DatabaseSettings(BaseModel):
     # Empty: the embedded SQLite database ``attune.db`` under ``data_dir`` (no server).
     url: str = ""
+    # Connections each process keeps open, and how many more it may open in a burst.
     pool_size: int = Field(default=10, ge=1, le=200)
+    max_overflow: int = Field(default=10, ge=0, le=1000)
+    # How long a thread waits for a free connection before the request fails with 503.
+    pool_timeout_seconds: float = Field(default=30.0, gt=0)
     echo: bool = False
+
+    @property
+    def pool_capacity(self) -> int:
+        """Connections one process may hold at once."""
+        return self.pool_size + self.max_overflow
 
 
 class CelerySettings(BaseModel):
@@ -67,6 +76,15 @@ class ApiSettings(BaseModel):
     port: int = Field(default=8080, ge=1, le=65535)
     # Largest request body accepted, in bytes.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Admission control: requests doing database work at once in one API process
+    # (0: the database pool's capacity, pool_size + max_overflow, so that none waits for
+    # a connection). Others wait in a queue; a sync or validate waiting for its worker
+    # holds no place in it.
+    max_concurrency: int = Field(default=0, ge=0, le=1000)
+    # Requests waiting for admission beyond this many are refused at once (503, Retry-After).
+    max_queue: int = Field(default=1000, ge=0)
+    # A request still waiting after this many seconds is refused (503, Retry-After).
+    queue_timeout_seconds: float = Field(default=30.0, gt=0)
 
 
 class SyncSettings(BaseModel):
