@@ -20,7 +20,7 @@ from attune.db.engine import session_scope
 from attune.jobs import service as jobs_service
 from attune.jobs.notify import redis_url
 from attune.observability import logs
-from attune_api import errors, observe
+from attune_api import admission, errors, observe
 from attune_api.routers import auth, health, jobs, packs, sync, workflows
 from attune_api.schemas import ErrorBody
 
@@ -72,6 +72,7 @@ async def sweep_stale_jobs(interval: float, stale_seconds: int) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
+    admission.bound_threadpool(settings)
     url = redis_url(settings)
     app.state.redis = Redis.from_url(url, socket_connect_timeout=2) if url else None
     sweeper = asyncio.create_task(
@@ -99,6 +100,8 @@ def create_app() -> FastAPI:
         # an undecodable body (not UTF-8, not JSON) is a 400 from any route
         responses={400: {"model": ErrorBody, "description": "Malformed request"}},
     )
+    # innermost: past the size check, a request waits its turn for the database (or gets 503)
+    admission.install(app, settings)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     # outermost: every answer, 413s and errors included, gets an id and is counted
     app.add_middleware(observe.RequestContext, access_level=logging.INFO if settings.json_logs else logging.DEBUG)
