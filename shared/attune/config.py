@@ -83,6 +83,9 @@ class ApiSettings(BaseModel):
     max_concurrency: int = Field(default=0, ge=0, le=1000)
     # Requests waiting for admission beyond this many are refused at once (503, Retry-After).
     max_queue: int = Field(default=1000, ge=0)
+    # Logins (one argon2 check each, about 0.5 s of CPU) at once, in their own line so that
+    # a burst of logins never takes the places of other requests (0: the number of CPUs).
+    max_concurrent_logins: int = Field(default=0, ge=0, le=1000)
     # A request still waiting after this many seconds is refused (503, Retry-After).
     queue_timeout_seconds: float = Field(default=30.0, gt=0)
 

@@ -83,3 +83,17 @@ def test_a_cancelled_waiter_leaves_the_queue_and_a_handed_over_place_is_passed_o
         assert gate.free == 1
 
     run(scenario())
+
+
+def test_a_patient_waiter_is_never_timed_out():
+    async def scenario() -> None:
+        gate = Gate(slots=1, max_queue=10, timeout=0.01)
+        await gate.acquire()
+        patient = asyncio.create_task(gate.acquire(patient=True))
+        await asyncio.sleep(0.1)
+        assert not patient.done()
+        gate.release()
+        await patient
+        assert gate.free == 0 and not gate.waiters
+
+    run(scenario())

@@ -12,8 +12,12 @@ ends (and gives its connection back) before the thread returns (see ``deps``). H
   ``api.max_queue`` others waiting, or still waiting after ``api.queue_timeout_seconds``,
   is refused at once with 503 and ``Retry-After``;
 - a sync or validate request that waits for its worker takes its turn in the queue like
-  any other, then holds no place while the worker runs: a burst of syncs queues as jobs,
-  and never keeps reads out;
+  any other (refused only past ``api.max_queue``, never for the time it waited), then
+  holds no place while the worker runs: a burst of syncs queues as jobs, and never keeps
+  reads out;
+- logins (an argon2 check each, about 0.5 s of CPU) wait in a line of their own with
+  ``api.max_concurrent_logins`` places (default: the number of CPUs): a burst of logins
+  never takes the places of other requests;
 - a pool timeout (a connection not found in ``database.pool_timeout_seconds``) is a 503
   with ``Retry-After``, not a 500.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import re
 import time
 from collections import deque
@@ -46,11 +51,17 @@ SHED = Counter("attune_api_admission_shed_total", "Requests refused with 503 by 
 EXEMPT = frozenset({"/health", "/ready", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 # Requests that wait for a worker after their database work: a turn in the queue, no place held.
 WAITS_FOR_WORKER = re.compile(r"^/api/v1/packs/[^/]+/workflows/(sync|validate)$")
+# Requests that check a password: their own line.
+PASSWORD_CHECKS = frozenset({"/auth/login"})
 
 
 def slots(settings: Settings) -> int:
     """Requests (and threadpool threads) doing database work at once."""
     return settings.api.max_concurrency or settings.database.pool_capacity
+
+
+def login_slots(settings: Settings) -> int:
+    return min(settings.api.max_concurrent_logins or os.cpu_count() or 1, slots(settings))
 
 
 class Busy(Exception):
@@ -76,7 +87,9 @@ class Gate:
         """Seconds until the queue ahead has drained, at the pace seen so far (at least 1)."""
         return max(1, math.ceil((len(self.waiters) + 1) * self.hold_s / self.slots))
 
-    async def acquire(self) -> None:
+    async def acquire(self, *, patient: bool = False) -> None:
+        """Takes a place, waiting in line for one. Raises ``Busy`` when ``max_queue`` others
+        are waiting, or (unless ``patient``) when the wait reaches the timeout."""
         if self.free > 0 and not self.waiters:
             self.free -= 1
             return
@@ -86,7 +99,7 @@ class Gate:
         self.waiters.append(fut)
         WAITING.inc()
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(None if patient else self.timeout):
                 await fut
         except BaseException as exc:
             if fut.done() and not fut.cancelled():
@@ -118,16 +131,20 @@ class Gate:
 class Admission:
     """Pure ASGI middleware in front of the routes (see the module's docstring)."""
 
-    def __init__(self, app: ASGIApp, gate: Gate) -> None:
+    def __init__(self, app: ASGIApp, gate: Gate, login_gate: Gate) -> None:
         self.app = app
         self.gate = gate
+        self.login_gate = login_gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in EXEMPT:
             await self.app(scope, receive, send)
             return
+        gate = self.login_gate if scope["path"] in PASSWORD_CHECKS else self.gate
+        waits_for_worker = scope["method"] == "POST" and WAITS_FOR_WORKER.match(scope["path"]) is not None
         try:
-            await self.gate.acquire()
+            # a sync or validate is never refused for its wait: it queues as a job
+            await gate.acquire(patient=waits_for_worker)
         except Busy as busy:
             SHED.labels(busy.reason).inc()
             response = JSONResponse(
@@ -137,8 +154,8 @@ class Admission:
             )
             await response(scope, receive, send)
             return
-        if scope["method"] == "POST" and WAITS_FOR_WORKER.match(scope["path"]):
-            self.gate.release()  # its turn came; its thread hops are bounded by the threadpool
+        if waits_for_worker:
+            gate.release()  # its turn came; its thread hops are bounded by the threadpool
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
@@ -148,8 +165,8 @@ class Admission:
             nonlocal released
             if not released:
                 released = True
-                self.gate.held(time.perf_counter() - start)
-                self.gate.release()
+                gate.held(time.perf_counter() - start)
+                gate.release()
 
         async def send_releasing(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -171,9 +188,11 @@ def bound_threadpool(settings: Settings) -> None:
 
 def install(app: FastAPI, settings: Settings) -> None:
     """The middleware (add it before the outer ones) and the pool timeout's 503."""
-    gate = Gate(slots(settings), settings.api.max_queue, settings.api.queue_timeout_seconds)
+    api = settings.api
+    gate = Gate(slots(settings), api.max_queue, api.queue_timeout_seconds)
+    login_gate = Gate(login_slots(settings), api.max_queue, api.queue_timeout_seconds)
     app.state.admission = gate
-    app.add_middleware(Admission, gate=gate)
+    app.add_middleware(Admission, gate=gate, login_gate=login_gate)
 
     @app.exception_handler(PoolTimeout)
     async def _pool_timeout(_: Request, exc: PoolTimeout) -> JSONResponse:
