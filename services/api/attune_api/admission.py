@@ -94,7 +94,8 @@ class Gate:
             self.free -= 1
             return
         if len(self.waiters) >= self.max_queue:
-            raise Busy(self.retry_after(), "queue_full", f"Server busy: {len(self.waiters)} requests are waiting")
+            message = f"Server busy: {self.slots} requests at work and {len(self.waiters)} waiting"
+            raise Busy(self.retry_after(), "queue_full", message)
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.waiters.append(fut)
         WAITING.inc()
