@@ -15,6 +15,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -99,12 +100,11 @@ def test_burst_of_syncs_answers_200_or_202_and_every_job_finishes(live_server, u
     assert Counter(ends.values()) == {"succeeded": 130}
 
 
-@pytest.fixture
-def tiny_queue_server(configured, worker, tmp_path) -> Iterator[str]:
-    """A second API process that admits one request at a time and lets none wait."""
+@contextmanager
+def _api(configured: dict[str, str], log: Path, settings: dict[str, str]) -> Iterator[str]:
+    """Another API process (same database, broker and worker) with these settings."""
     port = free_port()
-    log = tmp_path / "api.log"
-    env = {**os.environ, **configured, "ATTUNE__API__MAX_CONCURRENCY": "1", "ATTUNE__API__MAX_QUEUE": "0"}
+    env = {**os.environ, **configured, **settings}
     with log.open("w") as fh:
         proc = subprocess.Popen(
             [sys.executable, "-m", "attune.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
@@ -116,6 +116,28 @@ def tiny_queue_server(configured, worker, tmp_path) -> Iterator[str]:
         yield url
     finally:
         stop_processes([proc])
+
+
+@pytest.fixture
+def tiny_queue_server(configured, worker, tmp_path) -> Iterator[str]:
+    """Admits one request at a time and lets none wait."""
+    with _api(
+        configured, tmp_path / "api.log", {"ATTUNE__API__MAX_CONCURRENCY": "1", "ATTUNE__API__MAX_QUEUE": "0"}
+    ) as url:
+        yield url
+
+
+@pytest.fixture
+def starved_pool_server(configured, worker, tmp_path) -> Iterator[str]:
+    """Admits ten requests at once onto one connection that none may wait for long."""
+    settings = {
+        "ATTUNE__API__MAX_CONCURRENCY": "10",
+        "ATTUNE__DATABASE__POOL_SIZE": "1",
+        "ATTUNE__DATABASE__MAX_OVERFLOW": "0",
+        "ATTUNE__DATABASE__POOL_TIMEOUT_SECONDS": "0.01",
+    }
+    with _api(configured, tmp_path / "api.log", settings) as url:
+        yield url
 
 
 def _wait_up(url: str, proc: subprocess.Popen, log: Path) -> None:
@@ -147,4 +169,20 @@ def test_past_the_queue_bound_it_sheds_with_503_and_retry_after(tiny_queue_serve
             assert r.json()["error"].startswith("Server busy")
     # probes are never queued, and the process serves normally once the burst is over
     assert httpx.get(f"{url}/health").status_code == 200
+    assert httpx.get(f"{url}/api/v1/workflows?limit=50", headers=headers).status_code == 200
+
+
+def test_a_connection_not_found_in_time_is_a_503_with_retry_after(starved_pool_server, user, big_pack):
+    url = starved_pool_server
+    headers = _login(url, user)
+    _register(url, headers, big_pack)
+    results = _burst(url, headers, [("GET", "/api/v1/workflows?limit=50")] * 100)
+    statuses = _statuses(results)
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses[503] > 0, statuses
+    for r in results:
+        assert isinstance(r, httpx.Response)
+        if r.status_code == 503:
+            assert int(r.headers["Retry-After"]) >= 1
+            assert r.json()["error"].startswith("Server busy: no database connection free")
     assert httpx.get(f"{url}/api/v1/workflows?limit=50", headers=headers).status_code == 200
