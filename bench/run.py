@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """`make bench`: every benchmark of the project, one table, JSON under bench/results/.
 
-    python bench/run.py [--workflows 10000] [--skip-sync]
+    python bench/run.py [--workflows 10000] [--skip-sync] [--skip-burst]
 
 Validation throughput (files -> diagnostics, one core), then sync at scale
 through the HTTP API with real workers, side by side with the floor (read +
-parse with yaml-rs + COPY of one row per workflow) measured in the same run.
+parse with yaml-rs + COPY of one row per workflow) measured in the same run,
+then bursts of 300 concurrent reads and 300 concurrent syncs against one API
+process, on Postgres and Redis and in the embedded mode (bench_burst.py).
 """
 
 from __future__ import annotations
@@ -21,8 +23,30 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import bench_burst  # noqa: E402
 import bench_sync  # noqa: E402
 import bench_validate  # noqa: E402
+
+
+def burst_rows(b: dict) -> list[dict]:
+    """A 300-request burst of reads and one of syncs against one API process (bench_burst)."""
+    mode, reads, syncs = b["mode"], b["reads_300"], b["syncs_300"]
+    serial = b["serial_read_ms"]
+    finished = syncs["jobs"].get("succeeded", 0)
+    return [
+        {"what": f"300 concurrent reads ({mode}): answers not 200", "value": reads["errors"], "unit": "",
+         "target": "0", "ok": reads["errors"] == 0},
+        {"what": f"300 concurrent reads ({mode}): p50 / p99 (one alone: {serial} ms)",
+         "value": f"{reads['p50_ms']:.0f} / {reads['p99_ms']:.0f}", "unit": "ms", "target": "", "ok": True},
+        {"what": f"300 concurrent reads ({mode}): all answered after", "value": reads["drain_s"], "unit": "s",
+         "target": "<= 10", "ok": reads["drain_s"] <= 10},
+        {"what": f"300 concurrent syncs ({mode}): answers not 200/202", "value": syncs["errors"], "unit": "",
+         "target": "0", "ok": syncs["errors"] == 0},
+        {"what": f"300 concurrent syncs ({mode}): p50 / p99, all answered after {syncs['drain_s']} s",
+         "value": f"{syncs['p50_ms']:.0f} / {syncs['p99_ms']:.0f}", "unit": "ms", "target": "", "ok": True},
+        {"what": f"300 concurrent syncs ({mode}): jobs succeeded", "value": finished, "unit": "", "target": "300",
+         "ok": finished == 300},
+    ]  # fmt: skip
 
 
 def main() -> None:
@@ -30,6 +54,7 @@ def main() -> None:
     ap.add_argument("--workflows", type=int, default=10000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-sync", action="store_true", help="only the validation benchmark (no services)")
+    ap.add_argument("--skip-burst", action="store_true", help="without the 300-request bursts (bench_burst)")
     a = ap.parse_args()
     started = time.perf_counter()
     rows: list[dict] = []
@@ -80,6 +105,11 @@ def main() -> None:
                      "unit": "MB", "target": "< 500", "ok": s["worker_rss_peak_mb"] < 500})  # fmt: skip
         rows.append({"what": "same result with 1 and 2 workers", "value": s["same_result_1_vs_2_workers"],
                      "unit": "", "target": "true", "ok": s["same_result_1_vs_2_workers"]})  # fmt: skip
+
+    if not a.skip_sync and not a.skip_burst:
+        detail["burst"] = [bench_burst.run(mode) for mode in ("server", "embedded")]
+        for b in detail["burst"]:
+            rows += burst_rows(b)
 
     width = max(len(r["what"]) for r in rows)
     print(f"\n{'measure':<{width}}  {'value':>9} {'unit':<12} {'target':<8} ok")

@@ -30,8 +30,17 @@ _PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "developme
 class DatabaseSettings(BaseModel):
     # Empty: the embedded SQLite database ``attune.db`` under ``data_dir`` (no server).
     url: str = ""
+    # Connections each process keeps open, and how many more it may open in a burst.
     pool_size: int = Field(default=10, ge=1, le=200)
+    max_overflow: int = Field(default=10, ge=0, le=1000)
+    # How long a thread waits for a free connection before the request fails with 503.
+    pool_timeout_seconds: float = Field(default=30.0, gt=0)
     echo: bool = False
+
+    @property
+    def pool_capacity(self) -> int:
+        """Connections one process may hold at once."""
+        return self.pool_size + self.max_overflow
 
 
 class CelerySettings(BaseModel):
@@ -83,6 +92,18 @@ class ApiSettings(BaseModel):
     # A request body must arrive whole within this many seconds (408 otherwise): a client
     # that announces a body and sends it a byte at a time does not hold a connection forever.
     body_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Admission control: requests doing database work at once in one API process
+    # (0: the database pool's capacity, pool_size + max_overflow, so that none waits for
+    # a connection). Others wait in a queue; a sync or validate waiting for its worker
+    # holds no place in it.
+    max_concurrency: int = Field(default=0, ge=0, le=1000)
+    # Requests waiting for admission beyond this many are refused at once (503, Retry-After).
+    max_queue: int = Field(default=1000, ge=0)
+    # Logins (one argon2 check each, about 0.5 s of CPU) at once, in their own line so that
+    # a burst of logins never takes the places of other requests (0: the number of CPUs).
+    max_concurrent_logins: int = Field(default=0, ge=0, le=1000)
+    # A request still waiting after this many seconds is refused (503, Retry-After).
+    queue_timeout_seconds: float = Field(default=30.0, gt=0)
 
 
 class SyncSettings(BaseModel):

@@ -93,6 +93,11 @@ def test_logout_with_the_access_token_ends_its_session(client, user, tokens, aut
     assert r.status_code == 200 and r.json()["data"] == {"revoked": True}
     assert _refresh(client, rotated["refresh_token"]).status_code == 401
     assert _refresh(client, other["refresh_token"]).status_code == 200  # the other login goes on
+    # the session's access tokens stop too, before they expire; the other login's go on
+    r = client.get("/api/v1/packs", headers=auth)
+    assert r.status_code == 401 and "Session ended" in r.json()["error"]
+    assert client.get("/api/v1/packs", headers={"Authorization": f"Bearer {rotated['access_token']}"}).status_code == 401
+    assert client.get("/api/v1/packs", headers={"Authorization": f"Bearer {other['access_token']}"}).status_code == 200
 
 
 def test_logout_needs_a_valid_token(client, tokens):

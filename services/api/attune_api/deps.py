@@ -1,14 +1,25 @@
-"""Named dependencies, defined once."""
+"""Named dependencies, defined once, and the way routers reach the database.
+
+A connection is held only by a thread that is running: a request's database work runs in
+one threadpool call (``read`` / ``write``) whose session ends, and gives its connection
+back, before the thread returns. Nothing then holds a connection while it waits for a
+thread (to serialise the response, to tear a dependency down), which is what made a
+burst larger than the pool deadlock (see ``admission``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+from typing import Annotated, Concatenate, ParamSpec, TypeVar
 
+import anyio
 from fastapi import Depends, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
+from attune.auth import service as auth_sessions
 from attune.auth.security import decode_token
 from attune.config import Settings, get_settings
 from attune.db.engine import get_engine, read_only
@@ -17,40 +28,72 @@ from attune.packs.models import PACK_REF_MAX, PACK_REF_PATTERN
 from attune.users import service as users
 from attune.users.models import User
 
+P = ParamSpec("P")
+T = TypeVar("T")
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A session per request. Routers that write commit explicitly before answering;
-    anything not committed is rolled back here. GET requests only read."""
-    engine = read_only(get_engine()) if request.method in ("GET", "HEAD") else get_engine()
+
+def _in_session(read: bool, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+    engine = read_only(get_engine()) if read else get_engine()
+    # Closing rolls back what was not committed and gives the connection back to the pool;
+    # unlike a rollback it leaves the objects loaded (detached) for the caller.
     with Session(engine, expire_on_commit=False) as session:
-        try:
-            yield session
-        finally:
-            session.rollback()
+        return fn(session, *args, **kwargs)
+
+
+async def read(fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``fn(session, ...)`` in the threadpool with a read-only session that ends before the
+    thread returns. ``fn`` builds the response (objects are not loaded after it)."""
+    return await run_in_threadpool(partial(_in_session, True, fn, *args, **kwargs))
+
+
+async def write(fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Like ``read``, for work that writes: ``fn`` commits; anything it did not is rolled back."""
+    return await run_in_threadpool(partial(_in_session, False, fn, *args, **kwargs))
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session kept for the whole request, for routers that use one across several steps.
+    Making it costs no I/O (the connection is taken on first use). Such routers commit
+    before they answer; anything left open is rolled back here, in a thread."""
+    engine = read_only(get_engine()) if request.method in ("GET", "HEAD") else get_engine()
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        if session.in_transaction():
+            # Its own limiter (as FastAPI's teardown does): a connection given back never
+            # waits behind threads that may be waiting for one.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(session.close, limiter=anyio.CapacityLimiter(1))
+        else:
+            session.close()
+
+
+async def _settings() -> Settings:
+    return get_settings()  # async: no threadpool hop for a cached object
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/login")
 
 
-def current_user(
+def _active_user(session: Session, token: str) -> User:
+    return users.active_user(session, auth_sessions.user_of_access_token(session, get_settings().auth, token))
+
+
+async def current_user(
     request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
     if credentials is None:
         if request.headers.get("authorization"):
             raise Unauthorized("Malformed Authorization header: expected 'Bearer <token>'")
         raise Unauthorized("Missing bearer token: send 'Authorization: Bearer <token>'")
-    user_id = decode_token(settings.auth, credentials.credentials, "access")
-    user = users.active_user(session, user_id)
-    # End the read here: the handler runs later, in another thread or after an await, and no
-    # transaction (on SQLite: no write lock) is held while the request waits for either.
-    session.commit()
-    return user
+    decode_token(get_settings().auth, credentials.credentials, "access")  # no database for a bad token
+    # Its own short read: no transaction (on SQLite, no lock) is held while the handler waits.
+    return await read(_active_user, credentials.credentials)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

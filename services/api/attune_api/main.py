@@ -16,7 +16,7 @@ from attune.broker.notify import redis_url
 from attune.config import DEV_SECRET_NOTICE, get_settings
 from attune.jobs import leases, pipeline
 from attune.observability import logs
-from attune_api import errors, limits, observe
+from attune_api import admission, errors, limits, observe
 from attune_api.routers import auth, health, jobs, packs, sync, workflows
 from attune_api.schemas import ErrorBody
 
@@ -42,6 +42,7 @@ async def every(interval: float, work: Callable[[], object], what: str) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
+    admission.bound_threadpool(settings)
     url = redis_url(settings)
     app.state.redis = Redis.from_url(url, socket_connect_timeout=2) if url else None
     sweepers = [
@@ -72,6 +73,8 @@ def create_app() -> FastAPI:
         # an undecodable body (not UTF-8, not JSON) is a 400 from any route
         responses={400: {"model": ErrorBody, "description": "Malformed request"}},
     )
+    # innermost: past the size check, a request waits its turn for the database (or gets 503)
+    admission.install(app, settings)
     app.add_middleware(limits.BodyLimit, settings=settings.api)
     # outermost: every answer, 413s and errors included, gets an id and is counted
     app.add_middleware(observe.RequestContext, access_level=logging.INFO if settings.json_logs else logging.DEBUG)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, update
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from attune.auth.models import RefreshToken
 
@@ -56,3 +56,11 @@ def delete_expired(session: Session, user_id: int, now: datetime) -> None:
         .where(col(RefreshToken.user_id) == user_id, col(RefreshToken.expires_at) <= now)
         .execution_options(synchronize_session=False)
     )
+
+
+def family_revoked(session: Session, family_id: str) -> bool:
+    """Whether the session (token family) was revoked: logout, or a replayed refresh token."""
+    stmt = select(RefreshToken.id).where(
+        col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_not(None)
+    )
+    return session.exec(stmt.limit(1)).first() is not None

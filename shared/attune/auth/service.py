@@ -68,3 +68,13 @@ def end_session(session: Session, settings: AuthSettings, token: str, token_type
     if not isinstance(family_id, str):
         return False  # a token from before sessions were kept: nothing to revoke
     return repository.revoke_family(session, family_id, user_id_of(claims), utcnow()) > 0
+
+
+def user_of_access_token(session: Session, settings: AuthSettings, token: str) -> int:
+    """The user an access token stands for: Unauthorized when it is invalid, expired, or its
+    session was ended (logout, a replayed refresh token) even though it has not expired yet."""
+    claims = decode_claims(settings, token, "access")
+    family_id = claims.get("sid")
+    if isinstance(family_id, str) and repository.family_revoked(session, family_id):
+        raise Unauthorized("Session ended (logged out or revoked): log in again")
+    return user_id_of(claims)

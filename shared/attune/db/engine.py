@@ -22,16 +22,24 @@ def _dumps(obj: object) -> str:
         return json.dumps(obj)
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+def make_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 10, pool_timeout: float = 30.0, echo: bool = False
+) -> Engine:
+    """Postgres and SQLite alike: ``pool_size`` connections kept, ``max_overflow`` more in a
+    burst, ``pool_timeout`` seconds to wait for one (then ``sqlalchemy.exc.TimeoutError``,
+    which the API answers with 503)."""
     kwargs: dict = {
         "echo": echo,
         "pool_pre_ping": True,
+        "pool_size": pool_size,
+        "max_overflow": max_overflow,
+        "pool_timeout": pool_timeout,
         # JSON columns written with orjson (job results of thousands of entries); read with
         # json, which keeps integers beyond 64 bits exact where orjson makes them floats
         "json_serializer": _dumps,
     }
     if url.startswith("postgresql"):
-        kwargs.update(pool_size=pool_size, max_overflow=pool_size, connect_args={"connect_timeout": 5})
+        kwargs.update(connect_args={"connect_timeout": 5})
         return create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         return _sqlite_engine(url, kwargs)
@@ -47,10 +55,9 @@ def _sqlite_engine(url: str, kwargs: dict) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    # API requests wait on the file lock holding a connection: room for all of them
-    engine = create_engine(
-        url, connect_args={"timeout": 60, "check_same_thread": False}, pool_size=10, max_overflow=100, **kwargs
-    )
+    # A thread waiting on the file lock holds a connection; the API admits no more requests
+    # at once than the pool holds (api.max_concurrency), so none waits for a connection too.
+    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -80,7 +87,9 @@ def read_only(engine: Engine) -> Engine:
 @lru_cache(maxsize=1)
 def get_engine() -> Engine:
     s = get_settings().database
-    return make_engine(s.url, pool_size=s.pool_size, echo=s.echo)
+    return make_engine(
+        s.url, pool_size=s.pool_size, max_overflow=s.max_overflow, pool_timeout=s.pool_timeout_seconds, echo=s.echo
+    )
 
 
 def reset_engine() -> None:

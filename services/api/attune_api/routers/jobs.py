@@ -3,44 +3,52 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Query
+from sqlmodel import Session
 
 from attune.jobs import service as jobs
 from attune.jobs.schemas import BatchSummary, JobPublic
 from attune.packs import service as packs
-from attune_api.deps import CurrentUser, PackRef, SessionDep
+from attune_api.deps import CurrentUser, PackRef, read
 from attune_api.schemas import MAX_OFFSET, Envelope, Page, Pagination, error_responses
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"], responses=error_responses(401, 503))
 
 
 @router.get("/jobs/batches/{batch_id}", response_model=Envelope[BatchSummary], responses=error_responses(404, 422))
-def get_batch(batch_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Envelope[BatchSummary]:
+async def get_batch(batch_id: uuid.UUID, user: CurrentUser) -> Envelope[BatchSummary]:
     """Overall progress of the jobs one POST /api/v1/packs/sync started."""
-    summary = jobs.batch_summary(session, batch_id)
+    summary = await read(jobs.batch_summary, batch_id)
     done = summary.jobs["succeeded"] + summary.jobs["failed"]
     return Envelope(data=summary, message=f"{done} of {summary.jobs_total} jobs finished")
 
 
 @router.get("/jobs/{job_id}", response_model=Envelope[JobPublic], responses=error_responses(404, 422))
-def get_job(job_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Envelope[JobPublic]:
+async def get_job(job_id: uuid.UUID, user: CurrentUser) -> Envelope[JobPublic]:
     """Status, progress and result of a sync or validate job (manual, automatic or bulk)."""
-    job = jobs.get_job(session, job_id)
-    return Envelope(data=JobPublic.of(job), message=f"Job {job.status}")
+
+    def one(session: Session) -> Envelope[JobPublic]:
+        job = jobs.get_job(session, job_id)
+        return Envelope(data=JobPublic.of(job), message=f"Job {job.status}")
+
+    return await read(one)
 
 
 @router.get("/packs/{ref}/jobs", response_model=Page[JobPublic], responses=error_responses(404, 422))
-def list_pack_jobs(
+async def list_pack_jobs(
     ref: PackRef,
-    session: SessionDep,
     user: CurrentUser,
     limit: int = Query(20, ge=1, le=200),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Page[JobPublic]:
     """A pack's jobs, newest first, each with its result's summary (the full result: GET /api/v1/jobs/{id})."""
-    packs.get_pack(session, ref)
-    rows, total = jobs.list_pack_jobs(session, ref, limit=limit, offset=offset)
-    return Page(
-        data=[JobPublic.listed(j) for j in rows],
-        pagination=Pagination(total=total, limit=limit, offset=offset),
-        message=f"{len(rows)} of {total} jobs",
-    )
+
+    def page(session: Session) -> Page[JobPublic]:
+        packs.get_pack(session, ref)
+        rows, total = jobs.list_pack_jobs(session, ref, limit=limit, offset=offset)
+        return Page(
+            data=[JobPublic.listed(j) for j in rows],
+            pagination=Pagination(total=total, limit=limit, offset=offset),
+            message=f"{len(rows)} of {total} jobs",
+        )
+
+    return await read(page)

@@ -4,12 +4,13 @@ import uuid
 
 from fastapi import APIRouter, Query, Response, status
 from pydantic import Field
+from sqlmodel import Session
 
 from attune.jobs import pipeline
 from attune.jobs.models import Job
 from attune.packs import service as packs
 from attune.packs.models import PackCreate, PackPublic, PackUpdate
-from attune_api.deps import CurrentUser, PackRef, SessionDep
+from attune_api.deps import CurrentUser, PackRef, read, write
 from attune_api.schemas import MAX_OFFSET, Envelope, Page, Pagination, error_responses
 
 
@@ -20,7 +21,7 @@ class PackSaved(Envelope[PackPublic]):
 router = APIRouter(prefix="/api/v1/packs", tags=["packs"], responses=error_responses(401, 503))
 
 
-def _queued(session: SessionDep, job: Job) -> str:
+def _queued(session: Session, job: Job) -> str:
     """Enqueues the pack's auto-sync (after the commit: a broker outage never fails the pack
     operation); the sentence the response message ends with."""
     failure = pipeline.enqueue(session, job)
@@ -35,52 +36,69 @@ def _queued(session: SessionDep, job: Job) -> str:
     response_model=PackSaved,
     responses=error_responses(409, 413, 422),
 )
-def create_pack(body: PackCreate, session: SessionDep, user: CurrentUser) -> PackSaved:
+async def create_pack(body: PackCreate, user: CurrentUser) -> PackSaved:
     """Create a pack record; its workflows are then synced in the background."""
-    pack = packs.create_pack(session, body)
-    job = pipeline.add_auto_sync(session, pack, user_id=user.id)
-    session.commit()
-    return PackSaved(
-        data=PackPublic.model_validate(pack), job_id=job.id, message="Pack created" + _queued(session, job)
-    )
+
+    def create(session: Session) -> PackSaved:
+        pack = packs.create_pack(session, body)
+        job = pipeline.add_auto_sync(session, pack, user_id=user.id)
+        session.commit()
+        message = "Pack created" + _queued(session, job)
+        return PackSaved(data=PackPublic.model_validate(pack), job_id=job.id, message=message)
+
+    return await write(create)
 
 
 @router.get("", response_model=Page[PackPublic])
-def list_packs(
-    session: SessionDep,
+async def list_packs(
     user: CurrentUser,
     limit: int = Query(50, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Page[PackPublic]:
     """Packs ordered by ref, a page at a time."""
-    rows, total = packs.list_packs(session, limit=limit, offset=offset)
-    return Page(
-        data=[PackPublic.model_validate(p) for p in rows],
-        pagination=Pagination(total=total, limit=limit, offset=offset),
-        message=f"{len(rows)} of {total} packs",
-    )
+
+    def page(session: Session) -> Page[PackPublic]:
+        rows, total = packs.list_packs(session, limit=limit, offset=offset)
+        return Page(
+            data=[PackPublic.model_validate(p) for p in rows],
+            pagination=Pagination(total=total, limit=limit, offset=offset),
+            message=f"{len(rows)} of {total} packs",
+        )
+
+    return await read(page)
 
 
 @router.get("/{ref}", response_model=Envelope[PackPublic], responses=error_responses(404, 422))
-def get_pack(ref: PackRef, session: SessionDep, user: CurrentUser) -> Envelope[PackPublic]:
+async def get_pack(ref: PackRef, user: CurrentUser) -> Envelope[PackPublic]:
     """One pack by its ref."""
-    return Envelope(data=PackPublic.model_validate(packs.get_pack(session, ref)), message="Pack found")
+
+    def one(session: Session) -> Envelope[PackPublic]:
+        return Envelope(data=PackPublic.model_validate(packs.get_pack(session, ref)), message="Pack found")
+
+    return await read(one)
 
 
 @router.put("/{ref}", response_model=PackSaved, responses=error_responses(404, 413, 422))
-def update_pack(ref: PackRef, body: PackUpdate, session: SessionDep, user: CurrentUser) -> PackSaved:
+async def update_pack(ref: PackRef, body: PackUpdate, user: CurrentUser) -> PackSaved:
     """Partial update; the pack's workflows are then re-synced in the background."""
-    pack = packs.update_pack(session, ref, body)
-    job = pipeline.add_auto_sync(session, pack, user_id=user.id)
-    session.commit()
-    return PackSaved(
-        data=PackPublic.model_validate(pack), job_id=job.id, message="Pack updated" + _queued(session, job)
-    )
+
+    def update(session: Session) -> PackSaved:
+        pack = packs.update_pack(session, ref, body)
+        job = pipeline.add_auto_sync(session, pack, user_id=user.id)
+        session.commit()
+        message = "Pack updated" + _queued(session, job)
+        return PackSaved(data=PackPublic.model_validate(pack), job_id=job.id, message=message)
+
+    return await write(update)
 
 
 @router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 422))
-def delete_pack(ref: PackRef, session: SessionDep, user: CurrentUser) -> Response:
+async def delete_pack(ref: PackRef, user: CurrentUser) -> Response:
     """Delete the pack and its registered workflows and actions (files on disk are untouched)."""
-    packs.delete_pack(session, ref)
-    session.commit()
+
+    def delete(session: Session) -> None:
+        packs.delete_pack(session, ref)
+        session.commit()
+
+    await write(delete)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -8,12 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from sqlmodel import Session
 
 from attune.jobs import pipeline
 from attune.jobs.models import JobKind
 from attune.jobs.schemas import Accepted, BulkSyncAccepted, BulkSyncRequest, JobPublic
 from attune.sync.schemas import SYNC_EXAMPLE, VALIDATE_EXAMPLE, SyncResult, ValidateResult, envelope_json
-from attune_api.deps import CurrentUser, PackRef, SessionDep, SettingsDep
+from attune_api.deps import CurrentUser, PackRef, SettingsDep, write
 from attune_api.schemas import Envelope, error_responses
 
 router = APIRouter(prefix="/api/v1/packs", tags=["pack workflows"], responses=error_responses(401, 503))
@@ -116,10 +117,14 @@ async def validate_workflows(
     response_model=Envelope[BulkSyncAccepted],
     responses=error_responses(404, 422),
 )
-def sync_all(session: SessionDep, user: CurrentUser, body: BulkSyncRequest | None = None) -> Envelope[BulkSyncAccepted]:
+async def sync_all(user: CurrentUser, body: BulkSyncRequest | None = None) -> Envelope[BulkSyncAccepted]:
     """Start one sync job per pack (every pack, or the listed ones) and return at once."""
-    batch_id, started = pipeline.start_batch(session, body.packs if body else None, user_id=user.id)
-    return Envelope(
-        data=BulkSyncAccepted(batch_id=batch_id, jobs=[JobPublic.of(j) for j in started]),
-        message=f"Started {len(started)} sync jobs: follow them at /api/v1/jobs/batches/{batch_id}",
-    )
+
+    def start(session: Session) -> Envelope[BulkSyncAccepted]:
+        batch_id, started = pipeline.start_batch(session, body.packs if body else None, user_id=user.id)
+        return Envelope(
+            data=BulkSyncAccepted(batch_id=batch_id, jobs=[JobPublic.of(j) for j in started]),
+            message=f"Started {len(started)} sync jobs: follow them at /api/v1/jobs/batches/{batch_id}",
+        )
+
+    return await write(start)

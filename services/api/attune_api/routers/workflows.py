@@ -3,11 +3,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from sqlmodel import Session
 
 from attune.packs.models import PACK_REF_MAX, PACK_REF_PATTERN
 from attune.workflows import service as workflows
 from attune.workflows.public import WorkflowDetail, WorkflowSummary
-from attune_api.deps import CurrentUser, SessionDep
+from attune_api.deps import CurrentUser, read
 from attune_api.schemas import MAX_OFFSET, Envelope, Page, Pagination, error_responses
 
 router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"], responses=error_responses(401, 503))
@@ -28,8 +29,7 @@ def _summary(wf, pack_ref: str) -> WorkflowSummary:  # type: ignore[no-untyped-d
 
 
 @router.get("", response_model=Page[WorkflowSummary], responses=error_responses(404, 422))
-def list_workflows(
-    session: SessionDep,
+async def list_workflows(
     user: CurrentUser,
     pack: Annotated[
         str | None, Query(max_length=PACK_REF_MAX, pattern=PACK_REF_PATTERN, description="Only this pack's")
@@ -39,17 +39,25 @@ def list_workflows(
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Page[WorkflowSummary]:
     """Registered workflow definitions, ordered by ref."""
-    rows, total = workflows.list_workflows(session, pack_ref=pack, tag=tag, limit=limit, offset=offset)
-    return Page(
-        data=[_summary(w, w.ref.split(".", 1)[0]) for w in rows],
-        pagination=Pagination(total=total, limit=limit, offset=offset),
-        message=f"{len(rows)} of {total} workflows",
-    )
+
+    def page(session: Session) -> Page[WorkflowSummary]:
+        rows, total = workflows.list_workflows(session, pack_ref=pack, tag=tag, limit=limit, offset=offset)
+        return Page(
+            data=[_summary(w, w.ref.split(".", 1)[0]) for w in rows],
+            pagination=Pagination(total=total, limit=limit, offset=offset),
+            message=f"{len(rows)} of {total} workflows",
+        )
+
+    return await read(page)
 
 
 @router.get("/{ref}", response_model=Envelope[WorkflowDetail], responses=error_responses(404, 422))
-def get_workflow(ref: WorkflowRef, session: SessionDep, user: CurrentUser) -> Envelope[WorkflowDetail]:
+async def get_workflow(ref: WorkflowRef, user: CurrentUser) -> Envelope[WorkflowDetail]:
     """One workflow: its normalised definition, schemas, warnings, source file and hash."""
-    wf = workflows.get_workflow(session, ref)
-    detail = WorkflowDetail.model_validate({**wf.model_dump(), "pack_ref": ref.split(".", 1)[0]})
-    return Envelope(data=detail, message="Workflow found")
+
+    def one(session: Session) -> Envelope[WorkflowDetail]:
+        wf = workflows.get_workflow(session, ref)
+        detail = WorkflowDetail.model_validate({**wf.model_dump(), "pack_ref": ref.split(".", 1)[0]})
+        return Envelope(data=detail, message="Workflow found")
+
+    return await read(one)
