@@ -22,10 +22,6 @@ class Unauthorized(AttuneError):
     status_code = 401
 
 
-class Forbidden(AttuneError):
-    status_code = 403
-
-
 class NotFound(AttuneError):
     status_code = 404
 

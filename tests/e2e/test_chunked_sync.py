@@ -95,7 +95,7 @@ def test_chunked_equals_single(worker, client, auth, packs, monkeypatch):
     client.delete("/api/v1/packs/big", headers=auth)
     monkeypatch.setattr(get_settings().sync, "chunk_size", 1_000_000)
     with session_scope() as s:
-        from attune.packs.models import PackCreate
+        from attune.packs.schemas import PackCreate
 
         pack = packs_service.create_pack(s, PackCreate(ref="big", label="big", version="1"))
         single_job = jobs.create_job(s, pack, JobKind.SYNC, JobTrigger.MANUAL)
@@ -135,7 +135,7 @@ def test_redelivered_chunk_is_idempotent(worker, client, auth, packs):
     from attune.jobs.models import JobKind, JobTrigger
     from attune.jobs.pipeline import run_chunk, run_finish
     from attune.packs import service as packs_service
-    from attune.packs.models import PackCreate
+    from attune.packs.schemas import PackCreate
     from attune.sync import store as staging
     from attune.sync.engine import Slice
     from attune.workflows.loader import list_workflow_files

@@ -13,7 +13,7 @@ def _job(status: str, age_s: int) -> str:
     from attune.jobs import service as jobs
     from attune.jobs.models import JobKind, JobTrigger
     from attune.packs import service as packs
-    from attune.packs.models import PackCreate
+    from attune.packs.schemas import PackCreate
 
     with session_scope() as s:
         pack = (

@@ -111,7 +111,7 @@ def test_streamed_body_under_the_limit_reaches_the_route(client, user):
 
 
 def test_meta_and_tags_have_limits(client, auth):
-    from attune.packs.models import META_MAX_BYTES, META_MAX_DEPTH, TAG_MAX_LENGTH, TAGS_MAX
+    from attune.packs.schemas import META_MAX_BYTES, META_MAX_DEPTH, TAG_MAX_LENGTH, TAGS_MAX
 
     filler = "x" * (META_MAX_BYTES - len('{"a":""}'))
     assert client.post("/api/v1/packs", json={**PACK, "meta": {"a": filler}}, headers=auth).status_code == 201

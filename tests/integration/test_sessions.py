@@ -96,7 +96,9 @@ def test_logout_with_the_access_token_ends_its_session(client, user, tokens, aut
     # the session's access tokens stop too, before they expire; the other login's go on
     r = client.get("/api/v1/packs", headers=auth)
     assert r.status_code == 401 and "Session ended" in r.json()["error"]
-    assert client.get("/api/v1/packs", headers={"Authorization": f"Bearer {rotated['access_token']}"}).status_code == 401
+    assert (
+        client.get("/api/v1/packs", headers={"Authorization": f"Bearer {rotated['access_token']}"}).status_code == 401
+    )
     assert client.get("/api/v1/packs", headers={"Authorization": f"Bearer {other['access_token']}"}).status_code == 200
 
 

@@ -56,3 +56,13 @@ def test_sync_path_functions_take_few_parameters_and_no_mode_flags():
                 if isinstance(a.annotation, ast.Name) and a.annotation.id == "bool":
                     problems.append(f"{rel}:{fn.lineno} {fn.name}: boolean parameter '{a.arg}'")
     assert not problems, problems
+
+
+def test_the_pack_ref_rule_is_written_once():
+    """attune/refs.py holds it; the loader, the API's parameters and the messages import it."""
+    found = []
+    for package in PACKAGES:
+        for path in package.rglob("*.py"):
+            if path.name != "refs.py" and "[a-z][a-z0-9_-]" in path.read_text():
+                found.append(str(path.relative_to(ROOT)))
+    assert not found, found

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from attune.packs.models import PackRefStr
+from attune.packs.schemas import PackRefStr
 from attune.workflows.checker import check_pack, check_workflow
 from attune.workflows.loader import load_pack_dir, resolve_pack_dir
 from attune.workflows.offline import validate_path

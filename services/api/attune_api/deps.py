@@ -24,7 +24,7 @@ from attune.auth.security import decode_token
 from attune.config import Settings, get_settings
 from attune.db.engine import get_engine, read_only
 from attune.errors import Unauthorized
-from attune.packs.models import PACK_REF_MAX, PACK_REF_PATTERN
+from attune.refs import PACK_REF_DESCRIPTION, PACK_REF_MAX, PACK_REF_PATTERN
 from attune.users import service as users
 from attune.users.models import User
 
@@ -104,7 +104,7 @@ PackRef = Annotated[
         min_length=1,
         max_length=PACK_REF_MAX,
         pattern=PACK_REF_PATTERN,
-        description="Pack reference: a lowercase letter, then lowercase letters, digits, '_' or '-'",
+        description=PACK_REF_DESCRIPTION,
         examples=["my_pack"],
     ),
 ]

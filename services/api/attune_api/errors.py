@@ -13,12 +13,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from attune.errors import AttuneError
 from attune.observability.logs import request_id_var
+from attune.refs import PACK_REF_HELP
 
 log = logging.getLogger("attune.api")
-
-PACK_REF_HELP = (
-    "must start with a lowercase letter and contain only lowercase letters, digits, '_' or '-' (at most 100 characters)"
-)
 
 
 def _loc(loc: tuple[Any, ...]) -> str:

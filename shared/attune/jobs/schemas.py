@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import inspect
 
-from attune.packs.models import PackRefStr
+from attune.packs.schemas import PackRefStr
 
 
 class JobProgress(BaseModel):

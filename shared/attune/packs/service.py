@@ -8,7 +8,8 @@ from sqlmodel import Session
 from attune.db.types import utcnow
 from attune.errors import Conflict, NotFound
 from attune.packs import repository
-from attune.packs.models import Pack, PackCreate, PackUpdate
+from attune.packs.models import Pack
+from attune.packs.schemas import PackCreate, PackUpdate
 
 
 def pack_not_found(ref: str) -> NotFound:

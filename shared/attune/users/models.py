@@ -16,9 +16,3 @@ class User(SQLModel, table=True):
     password_hash: str = Field(max_length=255)
     is_active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(TZDateTime, nullable=False))
-
-
-class UserPublic(SQLModel):
-    id: int
-    login: str
-    is_active: bool

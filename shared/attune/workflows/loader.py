@@ -14,11 +14,11 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from attune.refs import PACK_REF
 from attune.workflows.diagnostics import Diagnostic, error, safe_text, warning
 from attune.workflows.limits import NAME_MAX, REF_MAX, SOURCE_FILE_MAX
 
 # Used with fullmatch only: "$" would also match before a final newline ("good\n").
-PACK_REF = re.compile(r"[a-z][a-z0-9_-]{0,99}")
 WORKFLOW_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,199}")
 WORKFLOW_EXTENSIONS = (".yaml", ".yml")
 DEFAULT_MAX_FILE_SIZE = 1024 * 1024

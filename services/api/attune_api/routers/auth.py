@@ -4,10 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
 
 from attune.auth import service as sessions
 from attune.auth import throttle
+from attune.auth.schemas import LoggedOut, LoginRequest, LogoutRequest, RefreshRequest, Tokens
 from attune.errors import Unauthorized
 from attune.users import service as users
 from attune_api.deps import SessionDep, SettingsDep
@@ -15,45 +15,6 @@ from attune_api.schemas import Envelope, error_responses
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/login")
-
-TOKEN_EXAMPLE = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0eXBlIjoicmVmcmVzaCJ9.c2ln"
-
-
-class LoginRequest(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"login": "admin", "password": "s3cret-pass"}]}
-    )
-
-    login: str = Field(min_length=1, max_length=128, examples=["admin"])
-    password: str = Field(min_length=1, max_length=1024, examples=["correct horse battery staple"])
-
-
-class RefreshRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    refresh_token: str = Field(min_length=1, max_length=4096, examples=[TOKEN_EXAMPLE])
-
-
-class LogoutRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    refresh_token: str | None = Field(
-        default=None, min_length=1, max_length=4096, examples=[TOKEN_EXAMPLE],
-        description="The refresh token to revoke (else the session of the access token sent as Bearer)",
-    )  # fmt: skip
-
-
-class Tokens(BaseModel):
-    access_token: str = Field(examples=["eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"])
-    refresh_token: str = Field(
-        examples=[TOKEN_EXAMPLE], description="Good for one refresh: POST /auth/refresh returns the next one"
-    )
-    expires_in: int = Field(description="Seconds until the access token expires")
-    token_type: str = "Bearer"
-
-
-class LoggedOut(BaseModel):
-    revoked: bool = Field(description="False if the session was already revoked")
 
 
 @router.post("/login", response_model=Envelope[Tokens], responses=error_responses(401, 422, 429, 503))

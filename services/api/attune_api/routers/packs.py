@@ -9,7 +9,7 @@ from sqlmodel import Session
 from attune.jobs import pipeline
 from attune.jobs.models import Job
 from attune.packs import service as packs
-from attune.packs.models import PackCreate, PackPublic, PackUpdate
+from attune.packs.schemas import PackCreate, PackPublic, PackUpdate
 from attune_api.deps import CurrentUser, PackRef, read, write
 from attune_api.schemas import MAX_OFFSET, Envelope, Page, Pagination, error_responses
 

@@ -5,9 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from sqlmodel import Session
 
-from attune.packs.models import PACK_REF_MAX, PACK_REF_PATTERN
+from attune.refs import PACK_REF_MAX, PACK_REF_PATTERN, WORKFLOW_REF_MAX, WORKFLOW_REF_PATTERN
 from attune.workflows import service as workflows
-from attune.workflows.public import WorkflowDetail, WorkflowSummary
+from attune.workflows.schemas import WorkflowDetail, WorkflowSummary
 from attune_api.deps import CurrentUser, read
 from attune_api.schemas import MAX_OFFSET, Envelope, Page, Pagination, error_responses
 
@@ -16,8 +16,8 @@ router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"], responses=err
 WorkflowRef = Annotated[
     str,
     Path(
-        max_length=PACK_REF_MAX + 201,
-        pattern=r"^[a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_-]*$",
+        max_length=WORKFLOW_REF_MAX,
+        pattern=WORKFLOW_REF_PATTERN,
         description="Workflow ref: <pack_ref>.<name>",
         examples=["my_pack.deploy_app"],
     ),
