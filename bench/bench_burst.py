@@ -110,7 +110,7 @@ class Stack:
         self.url = ""
 
     def cli(self, *args: str, stdin: str | None = None) -> None:
-        subprocess.run([sys.executable, "-m", "attune.cli", *args], env=self.env, cwd=ROOT, check=True,
+        subprocess.run([sys.executable, "-m", "attune_cli.main", *args], env=self.env, cwd=ROOT, check=True,
                        input=stdin, text=True, capture_output=True)  # fmt: skip
 
     def start(self) -> None:
@@ -138,7 +138,7 @@ class Stack:
         }
         for name, args in cmds.items():
             with (logs / f"{name}.log").open("w") as log:
-                self.procs.append(subprocess.Popen([sys.executable, "-m", "attune.cli", *args], env=self.env,
+                self.procs.append(subprocess.Popen([sys.executable, "-m", "attune_cli.main", *args], env=self.env,
                                                    stdout=log, stderr=subprocess.STDOUT, cwd=ROOT))  # fmt: skip
         deadline = time.monotonic() + 60
         while True:

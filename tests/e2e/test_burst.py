@@ -107,7 +107,7 @@ def _api(configured: dict[str, str], log: Path, settings: dict[str, str]) -> Ite
     env = {**os.environ, **configured, **settings}
     with log.open("w") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "attune.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "attune_cli.main", "api", "--host", "127.0.0.1", "--port", str(port)],
             env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
