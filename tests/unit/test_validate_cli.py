@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "data" / "corpus"
-GENPACKS = ROOT.parent / "shared" / "bench" / "genpacks.py"
+GENPACKS = ROOT / "bench" / "genpacks.py"
 LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|warning) (?P<code>\S+) (?P<msg>.+)$")
 
 
@@ -108,8 +108,6 @@ def test_invalid_pack_ref_is_usage_error(tmp_path):
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
-    if not GENPACKS.is_file():
-        pytest.skip("../shared/bench/genpacks.py is not beside the repository")
     out = tmp_path_factory.mktemp("gen")
     subprocess.run(
         [sys.executable, str(GENPACKS), str(out), "--workflows", "400", "--invalid", "0.05", "--seed", "11"],
@@ -150,8 +148,28 @@ def test_generated_pack_with_broken_files(generated):
 
 
 def test_generated_clean_pack_exits_0(tmp_path):
-    if not GENPACKS.is_file():
-        pytest.skip("../shared/bench/genpacks.py is not beside the repository")
     subprocess.run([sys.executable, str(GENPACKS), str(tmp_path), "--workflows", "200"], check=True)
     r = attune("validate", str(tmp_path / "bench_0"))
     assert r.returncode == 0, r.stdout[-2000:]
+
+
+def test_generator_makes_realistic_packs(tmp_path):
+    """bench/genpacks.py, the project's own: many packs, actions, workflows of about 5 KB, a share broken."""
+    subprocess.run(
+        [sys.executable, str(GENPACKS), str(tmp_path), "--packs", "3", "--workflows", "60", "--actions", "7",
+         "--invalid", "0.2", "--seed", "3", "--prefix", "gen"],
+        check=True,
+    )  # fmt: skip
+    packs = sorted(p.name for p in tmp_path.iterdir())
+    assert packs == ["gen_0", "gen_1", "gen_2"]
+    for name in packs:
+        root = tmp_path / name
+        assert len(list((root / "actions").glob("*.yaml"))) == 7
+        files = sorted((root / "workflows").iterdir())
+        assert len(files) == 60 and {f.suffix for f in files} == {".yaml", ".yml"}
+        mean = sum(f.stat().st_size for f in files) / len(files)
+        assert 4000 <= mean <= 6500, mean
+        r = attune("validate", str(root), "--format", "json")
+        doc = json.loads(r.stdout)
+        assert r.returncode == 1 and 3 <= doc["error_count"] <= 25, doc["error_count"]
+        assert doc["validated_count"] == 60
