@@ -9,7 +9,7 @@ from attune.jobs import pipeline
 from attune.jobs.models import Job
 from attune.packs import service as packs
 from attune.packs.models import PackCreate, PackPublic, PackUpdate
-from attune_api.deps import CurrentUser, PackRef, SessionDep
+from attune_api.deps import CurrentUser, PackRef, SessionDep, SettingsDep
 from attune_api.schemas import MAX_OFFSET, Envelope, Page, Pagination, error_responses
 
 
@@ -35,9 +35,10 @@ def _queued(session: SessionDep, job: Job) -> str:
     response_model=PackSaved,
     responses=error_responses(409, 413, 422),
 )
-def create_pack(body: PackCreate, session: SessionDep, user: CurrentUser) -> PackSaved:
-    """Create a pack record; its workflows are then synced in the background."""
-    pack = packs.create_pack(session, body)
+def create_pack(body: PackCreate, session: SessionDep, user: CurrentUser, settings: SettingsDep) -> PackSaved:
+    """Create a pack record; its workflows are then synced in the background. Label, version
+    and description left out of the body come from the pack's own `pack.yaml` (the body wins)."""
+    pack = packs.create_pack(session, body, packs_base_dir=settings.packs_base_dir)
     job = pipeline.add_auto_sync(session, pack, user_id=user.id)
     session.commit()
     return PackSaved(
