@@ -41,6 +41,7 @@ from attune.sync.schemas import (
     SyncResult,
     ValidateResult,
     WorkflowSyncEntry,
+    validate_result,
 )
 from attune.workflows import repository as workflows_repo
 from attune.workflows.checker import ActionResult, WorkflowResult, check_action, check_pack, check_workflow
@@ -338,16 +339,7 @@ def validate(session: Session, target: Target, *, progress: ProgressFn | None = 
         known_workflows=KnownRefs(lambda r: False, lambda r: workflows_repo.exists_outside(session, pack_id, r)),
         progress=progress,
     )
-    results = report.workflows
-    return ValidateResult(
-        pack_ref=target.pack_ref,
-        validated_count=len(results),
-        error_count=report.error_count,
-        errors={r.ref: [d.message for d in r.errors] for r in results if not r.ok},
-        diagnostics={r.ref: [d.to_dict() for d in r.diagnostics] for r in results if r.diagnostics},
-        warning_count=sum(len(r.warnings) for r in results),
-        notes=[d.to_dict() for d in report.notes] + [d.to_dict() for a in report.actions for d in a.diagnostics],
-    )
+    return validate_result(report)
 
 
 # -- the result ---------------------------------------------------------------------------

@@ -4,12 +4,17 @@ stores, the API answers and the CLI prints (SPEC section 2)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+if TYPE_CHECKING:
+    from attune.workflows.checker import PackReport
+
 DIRECTORY_NOT_FOUND = "Failed to load workflows: Directory not found"
+SYNCED_MESSAGE = "Pack workflows synced successfully"
+VALIDATED_MESSAGE = "Pack workflows validated"
 
 SYNC_EXAMPLE: dict[str, Any] = {
     "pack_ref": "my_pack",
@@ -102,6 +107,25 @@ class ValidateResult(BaseModel):
     def refused(cls, pack_ref: str, reason: str, pack_dir: str | None = None) -> ValidateResult:
         # counted as an error, so that a pipeline gating on error_count stops here
         return cls(pack_ref=pack_ref, validated_count=0, error_count=1, errors={pack_ref: [reason]}, pack_dir=pack_dir)
+
+
+def validate_result(report: PackReport, *, show_warnings: bool = True) -> ValidateResult:
+    """A checked pack as a validate job answers it, and as the offline ``attune validate`` prints it."""
+    results = report.workflows
+
+    def shown(r: Any) -> list[dict[str, Any]]:
+        return [d.to_dict() for d in r.diagnostics if show_warnings or d.is_error]
+
+    notes = [*report.notes, *(d for a in report.actions for d in a.diagnostics)]
+    return ValidateResult(
+        pack_ref=report.pack_ref,
+        validated_count=len(results),
+        error_count=report.error_count,
+        errors={r.ref: [d.message for d in r.errors] for r in results if not r.ok},
+        diagnostics={r.ref: shown(r) for r in results if shown(r)},
+        warning_count=sum(len(r.warnings) for r in results),
+        notes=[d.to_dict() for d in notes if show_warnings or d.is_error],
+    )
 
 
 JobResult = SyncResult | ValidateResult
