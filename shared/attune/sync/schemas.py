@@ -21,8 +21,13 @@ SYNC_EXAMPLE: dict[str, Any] = {
     "loaded_count": 5,
     "registered_count": 5,
     "workflows": [
-        {"ref_name": "my_pack.deploy_app", "ref": "my_pack.deploy_app", "created": True, "workflow_def_id": 123,
-         "warnings": []}
+        {
+            "ref_name": "my_pack.deploy_app",
+            "ref": "my_pack.deploy_app",
+            "created": True,
+            "workflow_def_id": 123,
+            "warnings": [],
+        }
     ],
     "errors": [],
 }

@@ -228,6 +228,7 @@ def identical_refs(session: Session, *, job_id: uuid.UUID, pack_id: int) -> set[
     """The staged valid workflows whose stored row the merge would leave as it is (call before merging)."""
     return set(session.execute(_IDENTICAL, {"job_id": job_id, "pack_id": pack_id}).scalars())
 
+
 _MERGE_SQLITE = text(_MERGE.text.replace("RETURNING w.ref, (w.xmax = 0) AS inserted", "")).bindparams(
     _JOB, bindparam("ok", STATUS_OK)
 )
