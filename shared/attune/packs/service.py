@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
