@@ -113,8 +113,8 @@ def test_readme_quickstart(fresh_run):
             r = run(line)
         assert r.returncode == 0, (line, r.stdout, r.stderr)
     r = run("attune pack show hello --json")
-    shown = json.loads(r.stdout)
-    assert sorted(w["ref"] for w in shown["workflows"]["data"]) == ["hello.fan_out", "hello.greet"]
+    shown = json.loads(r.stdout)["data"]
+    assert sorted(w["ref"] for w in shown["workflows"]) == ["hello.fan_out", "hello.greet"]
     assert all(j["status"] == "succeeded" for j in shown["jobs"])
 
     codes = []
