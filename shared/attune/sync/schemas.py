@@ -114,22 +114,18 @@ class ValidateResult(BaseModel):
         return cls(pack_ref=pack_ref, validated_count=0, error_count=1, errors={pack_ref: [reason]}, pack_dir=pack_dir)
 
 
-def validate_result(report: PackReport, *, show_warnings: bool = True) -> ValidateResult:
+def validate_result(report: PackReport) -> ValidateResult:
     """A checked pack as a validate job answers it, and as the offline ``attune validate`` prints it."""
     results = report.workflows
-
-    def shown(r: Any) -> list[dict[str, Any]]:
-        return [d.to_dict() for d in r.diagnostics if show_warnings or d.is_error]
-
     notes = [*report.notes, *(d for a in report.actions for d in a.diagnostics)]
     return ValidateResult(
         pack_ref=report.pack_ref,
         validated_count=len(results),
         error_count=report.error_count,
         errors={r.ref: [d.message for d in r.errors] for r in results if not r.ok},
-        diagnostics={r.ref: shown(r) for r in results if shown(r)},
+        diagnostics={r.ref: [d.to_dict() for d in r.diagnostics] for r in results if r.diagnostics},
         warning_count=sum(len(r.warnings) for r in results),
-        notes=[d.to_dict() for d in notes if show_warnings or d.is_error],
+        notes=[d.to_dict() for d in notes],
     )
 
 

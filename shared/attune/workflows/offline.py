@@ -35,7 +35,11 @@ def report_json(report: PackReport, show_warnings: bool = True) -> dict:
     --json`` prints) for the same files: ``{"data": <validate result>, "message": ...}``."""
     from attune.sync.schemas import VALIDATED_MESSAGE, validate_result
 
-    data = validate_result(report, show_warnings=show_warnings).model_dump(mode="json")
+    data = validate_result(report).model_dump(mode="json")
+    if not show_warnings:  # --no-warnings: errors only (warning_count still counts them)
+        data["notes"] = [d for d in data["notes"] if d["severity"] == "error"]
+        kept = {ref: [d for d in diags if d["severity"] == "error"] for ref, diags in data["diagnostics"].items()}
+        data["diagnostics"] = {ref: diags for ref, diags in kept.items() if diags}
     return {"data": data, "message": VALIDATED_MESSAGE}
 
 
