@@ -20,7 +20,8 @@ help:
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# PYTHONWARNINGS: setuptools' editable-install notice is for package authors, not for users
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -31,6 +32,7 @@ run: setup
 # Everything on Postgres + Redis, then the end-to-end and HTTP tests again in the
 # embedded mode (SQLite + filesystem broker), as a fresh `make run` runs.
 test: setup
+	@bash scripts/ensure-browser.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	ATTUNE_TEST_MODE=embedded $(BIN)/python -m pytest tests/e2e tests/integration $(PYTEST_ARGS)
 

@@ -3,7 +3,7 @@
 
     python bench/bench_validate.py [--workflows 10000] [--invalid 0.02] [--repeat 3]
 
-Generates a pack with ../shared/bench/genpacks.py (or $ATTUNE_GENPACKS), then
+Generates a pack with bench/genpacks.py (or $ATTUNE_GENPACKS), then
 times load_pack + check_pack, the same path `attune validate` and the workers
 take. Prints ms per workflow (best of --repeat runs, each in a fresh process so
 the expression and schema caches start cold).
@@ -23,13 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def genpacks() -> Path:
+    """The pack generator: $ATTUNE_GENPACKS when set, else the project's own (bench/genpacks.py)."""
     env = os.environ.get("ATTUNE_GENPACKS")
-    candidates = [Path(env)] if env else []
-    candidates.append(ROOT.parent / "shared" / "bench" / "genpacks.py")
-    for c in candidates:
-        if c.is_file():
-            return c
-    sys.exit("genpacks.py not found: set ATTUNE_GENPACKS to its path")
+    path = Path(env) if env else ROOT / "bench" / "genpacks.py"
+    if not path.is_file():
+        sys.exit(f"pack generator not found: {path}")
+    return path
 
 
 def generate(out: Path, workflows: int, invalid: float, packs: int = 1) -> Path:

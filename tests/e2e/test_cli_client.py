@@ -4,39 +4,16 @@ and --json output, and the exit codes CI pipelines rely on."""
 from __future__ import annotations
 
 import json
-import os
 import stat
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import ROOT, free_port, workflow_yaml
+from tests.conftest import free_port, workflow_yaml
+from tests.e2e.conftest import login as _login
 
 pytestmark = pytest.mark.e2e
 
 BROKEN = "version: '1.0'\ndescription: no tasks here\n"
-
-
-@pytest.fixture
-def cli(live_server, user, tmp_path):
-    env = {**os.environ, "ATTUNE_CLI_CONFIG": str(tmp_path / "cli.json"), "ATTUNE_SERVER": live_server}
-    env.pop("ATTUNE_TOKEN", None)
-
-    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "attune_cli.main", *args],
-            input=stdin, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
-        )  # fmt: skip
-
-    run.config = tmp_path / "cli.json"  # type: ignore[attr-defined]
-    run.user = user  # type: ignore[attr-defined]
-    return run
-
-
-def _login(cli) -> None:
-    r = cli("login", "--user", cli.user["login"], "--password-stdin", stdin=cli.user["password"] + "\n")
-    assert r.returncode == 0, r.stderr
 
 
 def test_login_keeps_the_token_private_and_bad_credentials_exit_3(cli):
@@ -70,12 +47,12 @@ def test_pack_commands_tables_json_and_exit_codes(cli, packs):
     assert r.returncode == 1, r.stdout + r.stderr
     assert "1 with errors" in r.stdout and "workflows/broken.yaml" in r.stdout
     r = cli("pack", "validate", "clip", "--json")
-    assert r.returncode == 1 and json.loads(r.stdout)["error_count"] == 1
+    assert r.returncode == 1 and json.loads(r.stdout)["data"]["error_count"] == 1
     r = cli("pack", "sync", "clip")
     assert r.returncode == 1
-    assert "1 registered" in r.stdout and "1 errors" in r.stdout and "broken.yaml" in r.stdout
+    assert "1 registered" in r.stdout and "1 error," in r.stdout and "broken.yaml" in r.stdout
     r = cli("pack", "sync", "clip", "--json")
-    assert r.returncode == 1 and json.loads(r.stdout)["registered_count"] == 1
+    assert r.returncode == 1 and json.loads(r.stdout)["data"]["registered_count"] == 1
 
     # fixed: exit 0
     (packs.base / "clip" / "workflows" / "broken.yaml").unlink()
@@ -86,8 +63,8 @@ def test_pack_commands_tables_json_and_exit_codes(cli, packs):
 
     r = cli("pack", "show", "clip")
     assert r.returncode == 0 and "clip.good" in r.stdout
-    shown = json.loads(cli("pack", "show", "clip", "--json").stdout)
-    assert shown["pack"]["tags"] == ["ci"] and shown["workflows"]["pagination"]["total"] == 1
+    shown = json.loads(cli("pack", "show", "clip", "--json").stdout)["data"]
+    assert shown["pack"]["tags"] == ["ci"] and [w["ref"] for w in shown["workflows"]] == ["clip.good"]
 
     r = cli("pack", "update", "clip", "--version", "2.0.0")
     assert r.returncode == 0 and "2.0.0" in r.stdout
@@ -111,7 +88,7 @@ def test_job_wait_timeout_exits_6(cli, packs):
     _login(cli)
     parked = packs.base / "slow_parked"
     (packs.base / "slow").rename(parked)  # created empty: the sync below does the work
-    r = cli("pack", "create", "slow", "--json")
+    r = cli("pack", "create", "slow", "--label", "Slow", "--version", "1.0.0", "--json")  # no pack.yaml to read
     assert r.returncode == 0
     job_id = json.loads(r.stdout)["job_id"]
     assert cli("job", "show", job_id, "--wait").returncode == 0
@@ -121,7 +98,7 @@ def test_job_wait_timeout_exits_6(cli, packs):
     assert "attune job show" in r.stderr
     job_id = r.stderr.split("attune job show ")[1].split("`")[0]
     r = cli("job", "show", job_id, "--wait", "--json")
-    assert r.returncode == 0 and json.loads(r.stdout)["status"] == "succeeded"
+    assert r.returncode == 0 and json.loads(r.stdout)["data"]["status"] == "succeeded"
 
 
 def test_unreachable_server_exits_5(cli):

@@ -22,6 +22,19 @@ from tests.conftest import ROOT, free_port
 pytestmark = pytest.mark.e2e
 
 
+def _outside_address() -> str | None:
+    """This machine's address on its network (not loopback), if it has one."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing interface
+        except OSError:
+            return None
+        address = s.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
 def _block(marker: str) -> list[str]:
     text = (ROOT / "README.md").read_text()
     after = text.split(f"<!-- {marker}", 1)[1]
@@ -101,6 +114,13 @@ def test_readme_quickstart(fresh_run):
     printed = log.read_text()
     assert "attune dev: SQLite" in printed if mode == "embedded" else "attune dev: configured database" in printed
     password = re.search(r"password '([^']+)'", (home / ".attune" / "initial-admin.txt").read_text()).group(1)
+    port = int(env["ATTUNE__API__PORT"])
+    # development binds this machine only, and says where
+    assert f"API on http://localhost:{port}" in printed and "ATTUNE__API__HOST=0.0.0.0" in printed
+    outside = _outside_address()
+    if outside is not None:
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://{outside}:{port}/health", timeout=2)
 
     def run(line: str, stdin: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(["bash", "-c", line], cwd=home, env=env, input=stdin, capture_output=True, text=True,
@@ -113,8 +133,8 @@ def test_readme_quickstart(fresh_run):
             r = run(line)
         assert r.returncode == 0, (line, r.stdout, r.stderr)
     r = run("attune pack show hello --json")
-    shown = json.loads(r.stdout)
-    assert sorted(w["ref"] for w in shown["workflows"]["data"]) == ["hello.fan_out", "hello.greet"]
+    shown = json.loads(r.stdout)["data"]
+    assert sorted(w["ref"] for w in shown["workflows"]) == ["hello.fan_out", "hello.greet"]
     assert all(j["status"] == "succeeded" for j in shown["jobs"])
 
     codes = []

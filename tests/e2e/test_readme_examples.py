@@ -31,12 +31,12 @@ def token(live_server, user) -> str:
     return r.json()["data"]["access_token"]
 
 
-def run_script(tmp_path, live_server, token, pack):
+def run_script(tmp_path, live_server, token, pack, version="2.0.0"):
     if not shutil.which("jq") or not shutil.which("curl"):
         pytest.skip("the CI/CD example needs curl and jq")
     script = tmp_path / "deploy-pack.sh"
     script.write_text(readme_block("ci-cd-example"))
-    env = {**os.environ, "TOKEN": token, "API_URL": live_server, "PACK_NAME": pack, "PACK_VERSION": "2.0.0"}
+    env = {**os.environ, "TOKEN": token, "API_URL": live_server, "PACK_NAME": pack, "PACK_VERSION": version}
     return subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -54,6 +54,22 @@ def test_ci_cd_script_deploys_a_valid_pack(tmp_path, live_server, token, packs):
     sync_body = json.loads(r.stdout.split("Syncing workflows...\n", 1)[1].split("Deployment complete!")[0])
     assert sync_body["data"]["registered_count"] == 1
     assert sync_body["message"] == "Pack workflows synced successfully"
+    # the pack existed: the script updated it to the new version (create-or-update)
+    pack = httpx.get(f"{live_server}/api/v1/packs/cicd_pack", headers={"Authorization": f"Bearer {token}"})
+    assert pack.json()["data"]["version"] == "2.0.0"
+    assert "already exists" not in r.stdout
+
+
+def test_ci_cd_script_stops_when_the_deploy_is_refused(tmp_path, live_server, token, packs):
+    packs.make("cicd_refused", {"deploy_app.yaml": workflow_yaml("cicd_refused.echo")})
+    httpx.post(
+        f"{live_server}/api/v1/packs",
+        json={"ref": "cicd_refused", "label": "x", "version": "1.0.0"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    r = run_script(tmp_path, live_server, token, "cicd_refused", version="9" * 60)  # longer than a version may be
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "Deploy refused" in r.stdout and "Syncing workflows" not in r.stdout
 
 
 def test_ci_cd_script_stops_on_errors(tmp_path, live_server, token, packs):

@@ -135,6 +135,10 @@ def test_missing_directory(api):
     assert data["loaded_count"] == 0
     assert data["registered_count"] == 0
     assert data["errors"] == ["Failed to load workflows: Directory not found"]
+    assert r.json()["message"] == "Pack workflows synced successfully"
+    # beside the seed's fields: where the server looked, and the fields every sync answer has
+    assert data["pack_dir"].endswith("/no_dir_pack")
+    assert data["error_diagnostics"] == {} and data["unchanged_count"] == 0 and data["workflows"] == []
 
 
 def test_unknown_pack(api):

@@ -51,10 +51,28 @@ def test_bootstrap_creates_first_user_once(configured, db, client, tmp_path):
     assert stat.S_IMODE(creds.stat().st_mode) == 0o600
     password = r.stdout.split("password '")[1].split("'")[0]
     assert client.post("/auth/login", json={"login": "admin", "password": password}).status_code == 200
-    # a second run creates nothing and repeats how to log in
+    assert "change it with: attune user password admin" in r.stdout
+    # a second run creates nothing, says so, and does not print the password again
     again = _attune(configured, "user", "bootstrap", "--credentials-file", str(creds))
     assert again.returncode == 0
-    assert password in again.stdout
+    assert "First user created" not in again.stdout and password not in again.stdout
+    assert again.stdout == (
+        f"Users exist already: log in with yours (the first user's password is in {creds}): attune login --user LOGIN\n"
+        "(attune user create LOGIN adds a user; attune user password LOGIN changes a password)\n"
+    )
+
+
+def test_user_password_changes_it(configured, db, client):
+    assert _attune(configured, "user", "create", "frank", "--password-stdin", stdin="first-password\n").returncode == 0
+    r = _attune(configured, "user", "password", "frank", "--password-stdin", stdin="second-password\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "password of 'frank' changed\n"
+    assert client.post("/auth/login", json={"login": "frank", "password": "first-password"}).status_code == 401
+    assert client.post("/auth/login", json={"login": "frank", "password": "second-password"}).status_code == 200
+    r = _attune(configured, "user", "password", "nobody", "--password-stdin", stdin="second-password\n")
+    assert r.returncode == 1 and r.stderr == "error: User 'nobody' not found\n"
+    r = _attune(configured, "user", "password", "frank", "--password-stdin", stdin="short\n")
+    assert r.returncode == 1 and "at least 8" in r.stderr
 
 
 def test_db_upgrade_is_idempotent(configured):

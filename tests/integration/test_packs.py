@@ -135,3 +135,38 @@ def test_metadata_with_huge_numbers_is_stored(client, auth):
     r = client.post("/api/v1/packs", json={**PACK, "meta": {"n": 10**30}}, headers=auth)
     assert r.status_code == 201, r.text
     assert client.get("/api/v1/packs/my_pack", headers=auth).json()["data"]["meta"] == {"n": 10**30}
+
+
+def test_malformed_json_is_422_and_says_so(client, auth):
+    """README: a body that is not JSON is a 422, like any other invalid input."""
+    r = client.post("/api/v1/packs", content=b'{"ref": "x",', headers={**auth, "Content-Type": "application/json"})
+    assert r.status_code == 422
+    assert r.json()["error"].startswith("Malformed JSON body")
+
+
+def test_every_missing_field_is_named(client):
+    r = client.post("/auth/login", json={})
+    assert r.status_code == 422
+    assert r.json()["error"] == "Missing required fields: login, password"
+
+
+def test_create_fills_what_the_request_leaves_out_from_pack_yaml(client, auth, packs):
+    root = packs.make("manifested", {})
+    (root / "pack.yaml").write_text('ref: manifested\nlabel: From the manifest\nversion: 2.5\ndescription: "Its own"\n')
+    r = client.post("/api/v1/packs", json={"ref": "manifested"}, headers=auth)
+    assert r.status_code == 201, r.text
+    data = r.json()["data"]
+    assert (data["label"], data["version"], data["description"]) == ("From the manifest", "2.5", "Its own")
+    # the request wins over the manifest
+    client.delete("/api/v1/packs/manifested", headers=auth)
+    r = client.post("/api/v1/packs", json={"ref": "manifested", "version": "3.0.0"}, headers=auth)
+    data = r.json()["data"]
+    assert (data["label"], data["version"]) == ("From the manifest", "3.0.0")
+
+
+def test_create_without_label_nor_manifest_names_both(client, auth):
+    r = client.post("/api/v1/packs", json={"ref": "bare"}, headers=auth)
+    assert r.status_code == 422
+    assert r.json()["error"] == (
+        "Missing required fields: label and version (give them in the request or in the pack's pack.yaml)"
+    )

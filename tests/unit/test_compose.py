@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -58,3 +59,23 @@ def test_worker_can_scale():
 
 def test_api_publishes_8080():
     assert "8080:8080" in _compose()["services"]["api"]["ports"]
+
+
+def test_packs_mount_defaults_to_the_example_packs_and_can_be_changed():
+    """The default mount exists in a fresh clone; ATTUNE_PACKS_DIR points it elsewhere."""
+    services = _compose()["services"]
+    for name in ("api", "worker"):
+        (mount,) = [v for v in services[name]["volumes"] if v.endswith(":/opt/attune/packs:ro")]
+        source = mount.removesuffix(":/opt/attune/packs:ro")
+        m = re.fullmatch(r"\$\{ATTUNE_PACKS_DIR:-(?P<default>[^}]+)\}", source)
+        assert m, source
+        assert (ROOT / m.group("default") / "hello" / "pack.yaml").is_file(), m.group("default")
+
+
+def test_readme_admin_creation_pipes_the_password_into_the_container():
+    """`docker compose exec` without -T gives the command a terminal, not the piped password;
+    a variable quoted for the container's shell is unset there (the old example)."""
+    readme = (ROOT / "README.md").read_text()
+    production = readme.split("## Production", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = [line for line in production.splitlines() if "attune user create" in line]
+    assert lines == ['echo "$ADMIN_PASSWORD" | docker compose exec -T api attune user create admin --password-stdin']

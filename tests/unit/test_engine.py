@@ -329,3 +329,51 @@ def test_staging_is_dropped(session, tmp_path):
     assert session.execute(text("SELECT count(*) FROM sync_staging")).scalar() == 0
     assert session.execute(text("SELECT count(*) FROM sync_chunks")).scalar() == 0
     uuid.UUID(int=0)
+
+
+@pytest.mark.parametrize("way", ["whole", "chunked"])
+def test_full_resync_of_identical_files_changes_nothing(session, tmp_path, way):
+    """?full=true reads every file again; `changed` says whether the stored definition changed,
+    and a workflow left as it was keeps its updated_at."""
+    ref = f"same-{way}"
+    root = write_pack(tmp_path, ref, {f"w{i}.yaml": workflow_yaml(f"{ref}.echo", desc=f"wf {i}") for i in range(4)},
+                      {"echo.yaml": ACTION})  # fmt: skip
+    pack = _pack(session, ref)
+    first = sync_whole(session, tmp_path, pack)
+    assert [w.changed for w in first.workflows] == [True] * 4
+    assert all(w.ref == w.ref_name for w in first.workflows)
+
+    def stamps() -> dict[str, object]:
+        rows = session.execute(text("SELECT ref, updated_at FROM workflow_definitions WHERE ref LIKE :p"),
+                               {"p": ref + ".%"})  # fmt: skip
+        return dict(rows.all())
+
+    before = stamps()
+    again = sync_whole if way == "whole" else sync_chunked
+    full = again(session, tmp_path, pack, force=True)
+    assert full.unchanged_count == 0 and full.registered_count == 4
+    assert [w.changed for w in full.workflows] == [False] * 4
+    assert stamps() == before
+    # an edit is a change, for that workflow only; so is a file renamed (a.yaml -> a.yml)
+    (root / "workflows" / "w1.yaml").write_text(workflow_yaml(f"{ref}.echo", desc="edited"))
+    (root / "workflows" / "w2.yaml").rename(root / "workflows" / "w2.yml")
+    edited = again(session, tmp_path, pack, force=True)
+    assert {w.ref: w.changed for w in edited.workflows} == {
+        f"{ref}.w0": False, f"{ref}.w1": True, f"{ref}.w2": True, f"{ref}.w3": False,
+    }  # fmt: skip
+    after = stamps()
+    assert after[f"{ref}.w0"] == before[f"{ref}.w0"] and after[f"{ref}.w1"] != before[f"{ref}.w1"]
+
+
+def test_missing_pack_directory_names_the_path(session, tmp_path):
+    from attune.sync import engine
+    from attune.sync.schemas import DIRECTORY_NOT_FOUND
+
+    pack = _pack(session, "nowhere")
+    result = sync_whole(session, tmp_path, pack)
+    assert result.errors == [DIRECTORY_NOT_FOUND] and result.loaded_count == result.registered_count == 0
+    assert result.pack_dir == str(tmp_path / "nowhere")
+    dumped = result.model_dump(mode="json")
+    assert dumped["error_diagnostics"] == {} and dumped["unchanged_count"] == 0
+    checked = engine.validate(session, _target(session, tmp_path, pack))
+    assert checked.pack_dir == str(tmp_path / "nowhere") and checked.errors == {"nowhere": [DIRECTORY_NOT_FOUND]}

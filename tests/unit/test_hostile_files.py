@@ -50,7 +50,7 @@ def test_a_hostile_file_fails_alone(tmp_path_factory, wf, act):
         assert validate_path(pack, output_format=fmt, pack_ref=PACK, out=out, err=err) == 1, err.getvalue()
         if fmt == "json":
             doc = json.loads(out.getvalue())
-            assert doc["error_count"] == 1
+            assert doc["data"]["error_count"] == 1
         else:
             assert out.getvalue().count("\n") == len(out.getvalue().splitlines())  # one line each
 

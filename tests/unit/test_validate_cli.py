@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "data" / "corpus"
-GENPACKS = ROOT.parent / "shared" / "bench" / "genpacks.py"
+GENPACKS = ROOT / "bench" / "genpacks.py"
 LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|warning) (?P<code>\S+) (?P<msg>.+)$")
 
 
@@ -37,15 +37,19 @@ def test_corpus_text_output_and_exit_1():
 
 
 def test_json_output():
+    """The shape of the server's validate answer (and `attune pack validate --json`)."""
     r = attune("validate", str(CORPUS), "--format", "json", "-a", "core.local")
     assert r.returncode == 1
     doc = json.loads(r.stdout)
-    assert doc["pack_ref"] == "corpus"
-    assert doc["validated_count"] == 27
-    assert doc["error_count"] == 20
-    wf = {w["ref"]: w for w in doc["workflows"]}
-    assert wf["corpus.missing_version"]["errors"] == ["Missing required field: version"]
-    d = wf["corpus.missing_version"]["diagnostics"][0]
+    assert doc["message"] == "Pack workflows validated"
+    data = doc["data"]
+    assert set(data) == {"pack_ref", "validated_count", "error_count", "errors", "diagnostics", "warning_count",
+                         "notes", "pack_dir", "job_id"}  # fmt: skip
+    assert data["pack_ref"] == "corpus"
+    assert data["validated_count"] == 27
+    assert data["error_count"] == 20 == len(data["errors"])
+    assert data["errors"]["corpus.missing_version"] == ["Missing required field: version"]
+    d = data["diagnostics"]["corpus.missing_version"][0]
     assert d == {
         "severity": "error",
         "code": "missing-field",
@@ -55,6 +59,7 @@ def test_json_output():
         "column": 1,
         "path": "",
     }
+    assert "corpus.valid_minimal" not in data["errors"]
 
 
 def test_clean_pack_exits_0(tmp_path):
@@ -108,8 +113,6 @@ def test_invalid_pack_ref_is_usage_error(tmp_path):
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
-    if not GENPACKS.is_file():
-        pytest.skip("../shared/bench/genpacks.py is not beside the repository")
     out = tmp_path_factory.mktemp("gen")
     subprocess.run(
         [sys.executable, str(GENPACKS), str(out), "--workflows", "400", "--invalid", "0.05", "--seed", "11"],
@@ -138,20 +141,41 @@ def test_generated_pack_with_broken_files(generated):
         elif not any(s.startswith("version:") for s in lines):
             broken[path.stem] = ("missing-field", 1)
     assert broken, "the generator made no broken file"
-    assert doc["error_count"] == len(broken)
-    for w in doc["workflows"]:
-        name = w["ref"].split(".", 1)[1]
-        if name in broken:
-            code, line = broken[name]
-            errors = [d for d in w["diagnostics"] if d["severity"] == "error"]
-            assert [(d["code"], d["line"]) for d in errors] == [(code, line)], name
+    data = doc["data"]
+    assert data["error_count"] == len(broken) and data["validated_count"] == 400
+    for path in sorted((generated / "workflows").iterdir()):
+        ref = f"bench_0.{path.stem}"
+        if path.stem in broken:
+            code, line = broken[path.stem]
+            errors = [d for d in data["diagnostics"][ref] if d["severity"] == "error"]
+            assert [(d["code"], d["line"]) for d in errors] == [(code, line)], ref
         else:
-            assert w["valid"] and w["diagnostics"] == [], name
+            assert ref not in data["errors"] and ref not in data["diagnostics"], ref
 
 
 def test_generated_clean_pack_exits_0(tmp_path):
-    if not GENPACKS.is_file():
-        pytest.skip("../shared/bench/genpacks.py is not beside the repository")
     subprocess.run([sys.executable, str(GENPACKS), str(tmp_path), "--workflows", "200"], check=True)
     r = attune("validate", str(tmp_path / "bench_0"))
     assert r.returncode == 0, r.stdout[-2000:]
+
+
+def test_generator_makes_realistic_packs(tmp_path):
+    """bench/genpacks.py, the project's own: many packs, actions, workflows of about 5 KB, a share broken."""
+    subprocess.run(
+        [sys.executable, str(GENPACKS), str(tmp_path), "--packs", "3", "--workflows", "60", "--actions", "7",
+         "--invalid", "0.2", "--seed", "3", "--prefix", "gen"],
+        check=True,
+    )  # fmt: skip
+    packs = sorted(p.name for p in tmp_path.iterdir())
+    assert packs == ["gen_0", "gen_1", "gen_2"]
+    for name in packs:
+        root = tmp_path / name
+        assert len(list((root / "actions").glob("*.yaml"))) == 7
+        files = sorted((root / "workflows").iterdir())
+        assert len(files) == 60 and {f.suffix for f in files} == {".yaml", ".yml"}
+        mean = sum(f.stat().st_size for f in files) / len(files)
+        assert 4000 <= mean <= 6500, mean
+        r = attune("validate", str(root), "--format", "json")
+        doc = json.loads(r.stdout)
+        assert r.returncode == 1 and 3 <= doc["data"]["error_count"] <= 25, doc["data"]["error_count"]
+        assert doc["data"]["validated_count"] == 60

@@ -34,7 +34,8 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
     if first.get("type") == "extra_forbidden":
         return f"Unknown field: {_loc(loc)}"
     if first.get("type") == "missing":
-        return f"Missing required field: {_loc(loc)}"
+        missing = [_loc(tuple(e.get("loc", ()))) for e in errors if e.get("type") == "missing"]
+        return f"Missing required field{'s' if len(missing) > 1 else ''}: {', '.join(missing)}"
     msg = first.get("msg", "invalid value")
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"Invalid {_loc(loc)}: {msg}{more}"

@@ -16,7 +16,7 @@ from attune.broker.notify import redis_url
 from attune.config import DEV_SECRET_NOTICE, get_settings
 from attune.jobs import leases, pipeline
 from attune.observability import logs
-from attune_api import admission, errors, limits, observe
+from attune_api import admission, docs, errors, limits, observe
 from attune_api.routers import auth, health, jobs, packs, sync, workflows
 from attune_api.schemas import ErrorBody
 
@@ -79,6 +79,7 @@ def create_app() -> FastAPI:
     # outermost: every answer, 413s and errors included, gets an id and is counted
     app.add_middleware(observe.RequestContext, access_level=logging.INFO if settings.json_logs else logging.DEBUG)
     errors.install(app)
+    docs.install(app)  # /docs and /redoc from local assets, not a CDN
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(packs.router)

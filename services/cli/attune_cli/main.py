@@ -25,6 +25,23 @@ app.add_typer(client_commands.pack_app, name="pack")
 app.add_typer(client_commands.job_app, name="job")
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from attune import __version__
+
+        typer.echo(f"attune {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit")
+    ] = False,
+) -> None:
+    """Attune pack-workflow service."""
+
+
 def _fail(message: str, code: int = 1) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -86,7 +103,10 @@ def db_upgrade(
 @app.command()
 def dev(
     port: Annotated[int | None, typer.Option(help="API port (default: api.port, 8080)")] = None,
-    host: Annotated[str | None, typer.Option(help="Interface to bind (default: api.host)")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Interface to bind (default: $ATTUNE__API__HOST, else 127.0.0.1: this machine only)"),
+    ] = None,
     concurrency: Annotated[int, typer.Option(help="Worker processes")] = 1,
     packs_dir: Annotated[
         Path | None, typer.Option(help="Packs base directory (default: packs_base_dir from the configuration)")
@@ -127,7 +147,12 @@ def dev(
     with log_path.open("a") as log:
         worker_proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     typer.echo(f"worker started (pid {worker_proc.pid}, log {log_path})")
-    typer.echo(f"API on http://localhost:{port or settings.api.port}  (docs: /docs; stop with Ctrl-C)")
+    # development: this machine only, unless asked (--host, ATTUNE__API__HOST)
+    host = host or os.environ.get("ATTUNE__API__HOST") or "127.0.0.1"
+    shown = "localhost" if host in ("127.0.0.1", "localhost", "::1") else host
+    wider = "  (this machine only: ATTUNE__API__HOST=0.0.0.0 listens on every interface)"
+    wider = wider if shown == "localhost" else ""
+    typer.echo(f"API on http://{shown}:{port or settings.api.port}  (docs: /docs; stop with Ctrl-C){wider}")
     try:
         api(host=host, port=port, reload=False)
     finally:
@@ -189,6 +214,30 @@ def user_create(
     typer.echo(f"created user '{user.login}' (id {user.id})")
 
 
+@user_app.command("password")
+def user_password(
+    login: str,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin")] = False,
+) -> None:
+    """Set a user's password (read from stdin or prompted for)."""
+    from attune.config import get_settings
+    from attune.db.engine import session_scope
+    from attune.errors import AttuneError
+    from attune.users.service import set_password
+
+    password = _read_password(password_stdin)
+    try:
+        with session_scope() as session:
+            set_password(session, login, password)
+    except AttuneError as exc:
+        _fail(exc.message)
+    typer.echo(f"password of '{login}' changed")
+    kept = get_settings().data_dir / "initial-admin.txt"
+    if kept.is_file() and kept.read_text().startswith(f"First user created: login '{login}',"):
+        kept.unlink()  # the generated password no longer works: do not keep it around
+        typer.echo(f"removed {kept} (it held the old password)")
+
+
 @user_app.command("bootstrap")
 def user_bootstrap(
     login: Annotated[str, typer.Option(help="Login of the first user")] = "admin",
@@ -207,10 +256,11 @@ def user_bootstrap(
 
     with session_scope() as session:
         if has_users(session):
-            if credentials_file.is_file():
-                typer.echo(credentials_file.read_text().rstrip())
-            else:
-                typer.echo("Users exist already: log in with yours (attune user create LOGIN adds one).")
+            where = f" (the first user's password is in {credentials_file})" if credentials_file.is_file() else ""
+            typer.echo(
+                f"Users exist already: log in with yours{where}: attune login --user LOGIN\n"
+                "(attune user create LOGIN adds a user; attune user password LOGIN changes a password)"
+            )
             return
         password = secrets.token_urlsafe(18)
         create_user(session, login, password)
@@ -223,7 +273,7 @@ def user_bootstrap(
         f"  attune login --user {login}   (the CLI; or with curl:)\n"
         f"  curl -s -X POST http://localhost:{port}/auth/login -H 'Content-Type: application/json' \\\n"
         f'       -d \'{{"login": "{login}", "password": "{password}"}}\'\n'
-        f"(kept in {credentials_file}; change it by creating your own user)"
+        f"(kept in {credentials_file}; change it with: attune user password {login})"
     )
     with os.fdopen(fd, "w") as fh:
         fh.write(body + "\n")

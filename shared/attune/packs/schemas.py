@@ -72,6 +72,9 @@ class PackCreate(PackBase):
     )
 
     ref: PackRefStr
+    # optional here: what the request leaves out comes from the pack's own pack.yaml
+    label: str | None = Field(default=None, min_length=1, max_length=255)  # type: ignore[assignment]
+    version: str | None = Field(default=None, min_length=1, max_length=50)  # type: ignore[assignment]
     tags: Tags = Field(default_factory=list)
     meta: Meta = Field(default_factory=dict)
 

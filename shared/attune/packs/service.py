@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
+import yaml
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from attune.db.types import utcnow
-from attune.errors import Conflict, NotFound
+from attune.errors import AttuneError, Conflict, NotFound
 from attune.packs import repository
 from attune.packs.models import Pack
 from attune.packs.schemas import PackCreate, PackUpdate
@@ -33,12 +38,68 @@ def all_refs(session: Session) -> list[str]:
     return repository.list_refs(session)
 
 
-def create_pack(session: Session, data: PackCreate) -> Pack:
+MANIFEST_MAX_BYTES = 64 * 1024
+MANIFEST_FIELDS = ("label", "version", "description")
+
+
+class MissingPackFields(AttuneError):
+    status_code = 422
+
+
+def read_manifest(packs_base_dir: Path, ref: str) -> dict[str, str]:
+    """The label, version and description of ``<packs_base_dir>/<ref>/pack.yaml`` that are
+    usable strings; {} when there is no such regular file (never a link) or it is not a
+    YAML mapping. ``ref`` is a valid pack ref (it cannot leave the base directory)."""
+    path = Path(packs_base_dir) / ref / "pack.yaml"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return {}
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return {}
+        raw = os.read(fd, MANIFEST_MAX_BYTES + 1)
+    except OSError:
+        return {}
+    finally:
+        os.close(fd)
+    if len(raw) > MANIFEST_MAX_BYTES:
+        return {}
+    try:
+        data: Any = yaml.safe_load(raw)
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    out = {}
+    for key in MANIFEST_FIELDS:
+        value = data.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)  # version: 1.0 in YAML is a number
+        if isinstance(value, str) and value.strip():
+            out[key] = value.strip()
+    return out
+
+
+def create_pack(session: Session, data: PackCreate, *, packs_base_dir: Path | None = None) -> Pack:
+    """Creates the pack record. Label, version and description the request leaves out are
+    taken from the pack's ``pack.yaml`` under ``packs_base_dir`` (the request wins)."""
     if repository.get_by_ref(session, data.ref) is not None:
         raise Conflict(f"Pack '{data.ref}' already exists")
+    given = data.model_dump(exclude_none=True)
+    if packs_base_dir is not None and any(key not in given for key in MANIFEST_FIELDS):
+        given = {**read_manifest(packs_base_dir, data.ref), **given}
+    missing = [key for key in ("label", "version") if key not in given]
+    if missing:
+        names = " and ".join(missing)
+        raise MissingPackFields(
+            f"Missing required field{'s' if len(missing) > 1 else ''}: {names} "
+            f"(give {'them' if len(missing) > 1 else 'it'} in the request or in the pack's pack.yaml)",
+            missing=missing,
+        )
     try:
         with session.begin_nested():
-            return repository.add(session, Pack.model_validate(data))
+            return repository.add(session, Pack.model_validate(given))
     except IntegrityError as exc:  # a concurrent create won the race
         raise Conflict(f"Pack '{data.ref}' already exists") from exc
 

@@ -41,6 +41,7 @@ from attune.sync.schemas import (
     SyncResult,
     ValidateResult,
     WorkflowSyncEntry,
+    validate_result,
 )
 from attune.workflows import repository as workflows_repo
 from attune.workflows.checker import ActionResult, WorkflowResult, check_action, check_pack, check_workflow
@@ -251,7 +252,7 @@ def sync_whole(
     store.lock_pack(session, target.pack_id)
     reason, folders = inspect_folders(target.root)
     if reason is not None:
-        return SyncResult.refused(target.pack_ref, reason)
+        return SyncResult.refused(target.pack_ref, reason, str(target.root))
     ctx = _context(session, target)
     ctx.progress = progress
     checked, notes, cached = _read_and_check(session, target, ctx, WHOLE, prefetched)
@@ -263,6 +264,7 @@ def sync_whole(
         # cached files to forget: gone from the listing, or read again (refused ones included)
         store.forget_unlisted(session, job_id=target.job_id, pack_id=target.pack_id, listed=checked.listed)
     now = utcnow()
+    same = store.identical_refs(session, job_id=target.job_id, pack_id=target.pack_id)
     removed, created = store.merge_read(session, job_id=target.job_id, pack_id=target.pack_id, now=now)
     unchanged_at = dict(checked.unchanged)
     staged = iter(store.report_rows(session, target.job_id) if checked.rows else ())
@@ -270,7 +272,7 @@ def sync_whole(
     report = [from_cache[unchanged_at[p]] if p in unchanged_at else next(staged) for p in range(len(checked.listed))]
     register_actions(session, target.pack_id, ctx.actions, now)
     store.drop(session, target.job_id)
-    return _result(target.pack_ref, report, created, removed, ctx)
+    return _result(target.pack_ref, report, created, removed, ctx, same)
 
 
 def decide_fan_out(session: Session, target: Target, *, chunk_size: int) -> list[Slice] | Prefetched | None:
@@ -315,11 +317,12 @@ def finish_chunked(session: Session, target: Target) -> SyncResult:
     listing = load_pack_dir(target.root, target.pack_ref, actions=False, only=())
     ctx.notes = [*ctx.notes, *listing.notes]  # what listing workflows/ says (skipped links)
     now = utcnow()
+    same = store.identical_refs(session, job_id=target.job_id, pack_id=target.pack_id)
     removed, created = store.merge(session, job_id=target.job_id, pack_id=target.pack_id, now=now)
     report = store.report_rows(session, target.job_id)
     register_actions(session, target.pack_id, ctx.actions, now)
     store.drop(session, target.job_id)
-    return _result(target.pack_ref, report, created, removed, ctx)
+    return _result(target.pack_ref, report, created, removed, ctx, same)
 
 
 def validate(session: Session, target: Target, *, progress: ProgressFn | None = None) -> ValidateResult:
@@ -327,7 +330,7 @@ def validate(session: Session, target: Target, *, progress: ProgressFn | None = 
     calls to other packs resolved against the registry; writes nothing."""
     reason, _ = inspect_folders(target.root)
     if reason is not None:
-        return ValidateResult.refused(target.pack_ref, reason)
+        return ValidateResult.refused(target.pack_ref, reason, str(target.root))
     files = load_pack_dir(target.root, target.pack_ref, max_file_size=target.max_file_size)
     pack_id = target.pack_id
     report = check_pack(
@@ -336,16 +339,7 @@ def validate(session: Session, target: Target, *, progress: ProgressFn | None = 
         known_workflows=KnownRefs(lambda r: False, lambda r: workflows_repo.exists_outside(session, pack_id, r)),
         progress=progress,
     )
-    results = report.workflows
-    return ValidateResult(
-        pack_ref=target.pack_ref,
-        validated_count=len(results),
-        error_count=report.error_count,
-        errors={r.ref: [d.message for d in r.errors] for r in results if not r.ok},
-        diagnostics={r.ref: [d.to_dict() for d in r.diagnostics] for r in results if r.diagnostics},
-        warning_count=sum(len(r.warnings) for r in results),
-        notes=[d.to_dict() for d in report.notes] + [d.to_dict() for a in report.actions for d in a.diagnostics],
-    )
+    return validate_result(report)
 
 
 # -- the result ---------------------------------------------------------------------------
@@ -355,8 +349,11 @@ def _loads(text: str | None) -> Any:
     return [] if text is None or text == "[]" else orjson.loads(text)
 
 
-def _result(pack_ref: str, report: Sequence[Any], created: set[str], removed: list[str], ctx: Context) -> SyncResult:
-    """The job's result from the report rows: (ref, status, diagnostics, workflow id, warnings)."""
+def _result(
+    pack_ref: str, report: Sequence[Any], created: set[str], removed: list[str], ctx: Context, same: set[str]
+) -> SyncResult:
+    """The job's result from the report rows: (ref, status, diagnostics, workflow id, warnings).
+    ``same``: the refs read again whose stored definition and warnings did not change."""
     entries: list[WorkflowSyncEntry] = []
     errors: list[str] = []
     failed: dict[str, list[dict[str, Any]]] = {}
@@ -373,11 +370,12 @@ def _result(pack_ref: str, report: Sequence[Any], created: set[str], removed: li
         # built without validation: every value comes from rows this engine wrote
         entry = WorkflowSyncEntry.model_construct(
             ref_name=ref,
+            ref=ref,
             created=ref in created,
             workflow_def_id=wf_id,
             warnings=[w["message"] for w in warns],
             diagnostics=warns,
-            changed=status != STATUS_UNCHANGED,
+            changed=status != STATUS_UNCHANGED and ref not in same,
         )
         entries.append(entry)
     action_errors = [

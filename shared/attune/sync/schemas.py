@@ -4,18 +4,31 @@ stores, the API answers and the CLI prints (SPEC section 2)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+if TYPE_CHECKING:
+    from attune.workflows.checker import PackReport
+
 DIRECTORY_NOT_FOUND = "Failed to load workflows: Directory not found"
+SYNCED_MESSAGE = "Pack workflows synced successfully"
+VALIDATED_MESSAGE = "Pack workflows validated"
 
 SYNC_EXAMPLE: dict[str, Any] = {
     "pack_ref": "my_pack",
     "loaded_count": 5,
     "registered_count": 5,
-    "workflows": [{"ref_name": "my_pack.deploy_app", "created": True, "workflow_def_id": 123, "warnings": []}],
+    "workflows": [
+        {
+            "ref_name": "my_pack.deploy_app",
+            "ref": "my_pack.deploy_app",
+            "created": True,
+            "workflow_def_id": 123,
+            "warnings": [],
+        }
+    ],
     "errors": [],
 }
 VALIDATE_EXAMPLE: dict[str, Any] = {
@@ -34,12 +47,17 @@ _DIAGNOSTICS = "Structured diagnostics: severity, code, message, file, line, col
 
 
 class WorkflowSyncEntry(BaseModel):
-    ref_name: str
+    ref_name: str = Field(description="The workflow's ref (the original API's name for it)")
+    ref: str = Field(description="The same ref, under the name workflow resources use")
     created: bool = Field(description="True for a workflow this sync created, false for an updated or unchanged one")
     workflow_def_id: int
     warnings: list[str]
     diagnostics: Diagnostics = Field(default_factory=list, description=_DIAGNOSTICS)
-    changed: bool = Field(default=True, description="False when the file was unchanged since the last sync")
+    changed: bool = Field(
+        default=True,
+        description="True when this sync created the workflow or changed its stored definition (or warnings); "
+        "false when what is stored is what it was",
+    )
 
 
 class ActionsSummary(BaseModel):
@@ -62,12 +80,17 @@ class SyncResult(BaseModel):
     unchanged_count: int = Field(default=0, description="Files not read again: unchanged since the last sync")
     actions: ActionsSummary = Field(default_factory=ActionsSummary)
     notes: Diagnostics = Field(default_factory=list, description="What the pack's listing had to say (skipped files)")
+    pack_dir: str | None = Field(
+        default=None, description="The directory the server looked in, when it could not be used (errors say why)"
+    )
     job_id: uuid.UUID | None = None
 
     @classmethod
-    def refused(cls, pack_ref: str, reason: str) -> SyncResult:
+    def refused(cls, pack_ref: str, reason: str, pack_dir: str | None = None) -> SyncResult:
         """Nothing read, nothing changed: the pack directory (or one of its folders) cannot be used."""
-        return cls(pack_ref=pack_ref, loaded_count=0, registered_count=0, workflows=[], errors=[reason])
+        return cls(
+            pack_ref=pack_ref, loaded_count=0, registered_count=0, workflows=[], errors=[reason], pack_dir=pack_dir
+        )
 
 
 class ValidateResult(BaseModel):
@@ -80,12 +103,30 @@ class ValidateResult(BaseModel):
     diagnostics: dict[str, Diagnostics] = Field(default_factory=dict, description=_DIAGNOSTICS + ", by ref")
     warning_count: int = 0
     notes: Diagnostics = Field(default_factory=list, description="Pack-level diagnostics (listing, actions)")
+    pack_dir: str | None = Field(
+        default=None, description="The directory the server looked in, when it could not be used (errors say why)"
+    )
     job_id: uuid.UUID | None = None
 
     @classmethod
-    def refused(cls, pack_ref: str, reason: str) -> ValidateResult:
+    def refused(cls, pack_ref: str, reason: str, pack_dir: str | None = None) -> ValidateResult:
         # counted as an error, so that a pipeline gating on error_count stops here
-        return cls(pack_ref=pack_ref, validated_count=0, error_count=1, errors={pack_ref: [reason]})
+        return cls(pack_ref=pack_ref, validated_count=0, error_count=1, errors={pack_ref: [reason]}, pack_dir=pack_dir)
+
+
+def validate_result(report: PackReport) -> ValidateResult:
+    """A checked pack as a validate job answers it, and as the offline ``attune validate`` prints it."""
+    results = report.workflows
+    notes = [*report.notes, *(d for a in report.actions for d in a.diagnostics)]
+    return ValidateResult(
+        pack_ref=report.pack_ref,
+        validated_count=len(results),
+        error_count=report.error_count,
+        errors={r.ref: [d.message for d in r.errors] for r in results if not r.ok},
+        diagnostics={r.ref: [d.to_dict() for d in r.diagnostics] for r in results if r.diagnostics},
+        warning_count=sum(len(r.warnings) for r in results),
+        notes=[d.to_dict() for d in notes],
+    )
 
 
 JobResult = SyncResult | ValidateResult

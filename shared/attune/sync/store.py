@@ -187,6 +187,15 @@ def staged_count(session: Session, job_id: uuid.UUID) -> int:
     return session.execute(select(func.count()).select_from(S).where(S.c.job_id == job_id)).scalar_one()
 
 
+# A stored workflow that a file read again leaves as it was: same file, same content, same
+# stored definition and warnings. Such a row is not updated (updated_at keeps its value) and
+# the sync reports it ``changed: false``.
+_SAME = """
+    {w}.content_hash = {s}.content_hash AND {w}.source_file = {s}.source_file
+    AND COALESCE(CAST({w}.definition AS TEXT), '') = COALESCE(CAST({s}.definition AS TEXT), '')
+    AND COALESCE(CAST({w}.warnings AS TEXT), '') = COALESCE(CAST({s}.{warnings} AS TEXT), '')
+"""
+
 _MERGE = text(
     """
     INSERT INTO workflow_definitions AS w
@@ -202,10 +211,23 @@ _MERGE = text(
         definition = excluded.definition, tags = excluded.tags, warnings = excluded.warnings,
         source_file = excluded.source_file, content_hash = excluded.content_hash,
         updated_at = excluded.updated_at
-    WHERE w.pack_id = excluded.pack_id
+    WHERE w.pack_id = excluded.pack_id AND NOT ({same})
     RETURNING w.ref, (w.xmax = 0) AS inserted
-    """
+    """.replace("{same}", _SAME.format(w="w", s="excluded", warnings="warnings"))
 ).bindparams(_JOB, bindparam("ok", STATUS_OK))
+
+_IDENTICAL = text(
+    """
+    SELECT s.ref FROM sync_staging s JOIN workflow_definitions w ON w.ref = s.ref AND w.pack_id = :pack_id
+    WHERE s.job_id = :job_id AND s.status = :ok AND """
+    + _SAME.format(w="w", s="s", warnings="diagnostics")
+).bindparams(_JOB, bindparam("ok", STATUS_OK))
+
+
+def identical_refs(session: Session, *, job_id: uuid.UUID, pack_id: int) -> set[str]:
+    """The staged valid workflows whose stored row the merge would leave as it is (call before merging)."""
+    return set(session.execute(_IDENTICAL, {"job_id": job_id, "pack_id": pack_id}).scalars())
+
 
 _MERGE_SQLITE = text(_MERGE.text.replace("RETURNING w.ref, (w.xmax = 0) AS inserted", "")).bindparams(
     _JOB, bindparam("ok", STATUS_OK)

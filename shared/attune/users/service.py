@@ -5,7 +5,7 @@ import re
 from sqlmodel import Session
 
 from attune.auth.security import hash_password, verify_password
-from attune.errors import BadRequest, Conflict, Unauthorized
+from attune.errors import BadRequest, Conflict, NotFound, Unauthorized
 from attune.users import repository
 from attune.users.models import User
 
@@ -22,6 +22,18 @@ def create_user(session: Session, login: str, password: str) -> User:
     if repository.get_by_login(session, login):
         raise Conflict(f"User '{login}' already exists")
     return repository.add(session, User(login=login, password_hash=hash_password(password)))
+
+
+def set_password(session: Session, login: str, password: str) -> User:
+    user = repository.get_by_login(session, login)
+    if user is None:
+        raise NotFound(f"User '{login}' not found")
+    if len(password) < MIN_PASSWORD:
+        raise BadRequest(f"Password must be at least {MIN_PASSWORD} characters")
+    user.password_hash = hash_password(password)
+    session.add(user)
+    session.flush()
+    return user
 
 
 def authenticate(session: Session, login: str, password: str) -> User:

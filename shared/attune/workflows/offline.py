@@ -31,28 +31,16 @@ def pack_ref_of(pack_dir: Path) -> str:
 
 
 def report_json(report: PackReport, show_warnings: bool = True) -> dict:
-    workflows = []
-    for w in report.workflows:
-        diags = [d.to_dict() for d in w.diagnostics if show_warnings or d.is_error]
-        workflows.append(
-            {
-                "ref": w.ref,
-                "file": w.file,
-                "valid": w.ok,
-                "errors": [d.message for d in w.errors],
-                "diagnostics": diags,
-            }
-        )
-    notes = [d.to_dict() for d in report.notes]
-    notes += [d.to_dict() for a in report.actions for d in a.diagnostics]
-    return {
-        "pack_ref": report.pack_ref,
-        "validated_count": len(report.workflows),
-        "error_count": report.error_count,
-        "warning_count": sum(len(w.warnings) for w in report.workflows),
-        "workflows": workflows,
-        "pack_diagnostics": notes,
-    }
+    """What ``POST /api/v1/packs/{ref}/workflows/validate`` answers (and ``attune pack validate
+    --json`` prints) for the same files: ``{"data": <validate result>, "message": ...}``."""
+    from attune.sync.schemas import VALIDATED_MESSAGE, validate_result
+
+    data = validate_result(report).model_dump(mode="json")
+    if not show_warnings:  # --no-warnings: errors only (warning_count still counts them)
+        data["notes"] = [d for d in data["notes"] if d["severity"] == "error"]
+        kept = {ref: [d for d in diags if d["severity"] == "error"] for ref, diags in data["diagnostics"].items()}
+        data["diagnostics"] = {ref: diags for ref, diags in kept.items() if diags}
+    return {"data": data, "message": VALIDATED_MESSAGE}
 
 
 def report_text(report: PackReport, out: TextIO, show_warnings: bool = True, prefix: str = "") -> None:

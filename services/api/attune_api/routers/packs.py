@@ -10,7 +10,7 @@ from attune.jobs import pipeline
 from attune.jobs.models import Job
 from attune.packs import service as packs
 from attune.packs.schemas import PackCreate, PackPublic, PackUpdate
-from attune_api.deps import CurrentUser, PackRef, read, write
+from attune_api.deps import CurrentUser, PackRef, SettingsDep, read, write
 from attune_api.schemas import MAX_OFFSET, Envelope, Page, Pagination, error_responses
 
 
@@ -36,11 +36,12 @@ def _queued(session: Session, job: Job) -> str:
     response_model=PackSaved,
     responses=error_responses(409, 413, 422),
 )
-async def create_pack(body: PackCreate, user: CurrentUser) -> PackSaved:
-    """Create a pack record; its workflows are then synced in the background."""
+async def create_pack(body: PackCreate, user: CurrentUser, settings: SettingsDep) -> PackSaved:
+    """Create a pack record; its workflows are then synced in the background. Label, version
+    and description left out of the body come from the pack's own `pack.yaml` (the body wins)."""
 
     def create(session: Session) -> PackSaved:
-        pack = packs.create_pack(session, body)
+        pack = packs.create_pack(session, body, packs_base_dir=settings.packs_base_dir)
         job = pipeline.add_auto_sync(session, pack, user_id=user.id)
         session.commit()
         message = "Pack created" + _queued(session, job)

@@ -1,7 +1,9 @@
 """`attune login`, `attune pack ...`, `attune job show`: the command line as a client of a server.
 
 Output is a readable table or summary on a terminal, and the API's JSON with --json
-(for scripts). Exit codes are those of ``attune_cli.client.api`` (README: CLI reference).
+(for scripts): the body the API answers, ``{"data": ..., "message": ...}``. Exit codes are
+those of ``attune_cli.client.api`` (README: CLI reference). Lines are never wrapped when
+the output is not a terminal (CI logs stay greppable).
 """
 
 from __future__ import annotations
@@ -18,15 +20,23 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from attune.sync.schemas import SyncResult, ValidateResult
+from attune.sync.schemas import SYNCED_MESSAGE, VALIDATED_MESSAGE, SyncResult, ValidateResult
 from attune_cli.client.api import EXIT_FOUND_ERRORS, EXIT_OK, EXIT_USAGE, Client, ClientError
 from attune_cli.client.config import CliConfig
 
 pack_app = typer.Typer(no_args_is_help=True, help="Packs on an Attune server (log in first: attune login).")
 job_app = typer.Typer(no_args_is_help=True, help="Sync and validate jobs on an Attune server.")
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+
+def _console(stderr: bool = False) -> Console:
+    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console.width = 100_000  # a pipe or a log: tables and lines whole, never cut at 80 columns
+    return console
+
+
+out = _console()
+err = _console(stderr=True)
 
 ServerOpt = Annotated[
     str | None,
@@ -49,12 +59,28 @@ def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``1 warning``, ``2 warnings``, ``0 errors``."""
+    return f"{count} {word if count == 1 else (words or word + 's')}"
+
+
+def _shown(value: Any) -> str:
+    """A value as a person reads it: no Python reprs (None, lists, dicts)."""
+    if value is None or value == "" or value == [] or value == {}:
+        return "-"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
 def _table(columns: list[str], rows: list[list[Any]], title: str | None = None) -> None:
     table = Table(title=title, title_justify="left", show_lines=False)
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*("" if v is None else _shown(v) for v in row))
     out.print(table)
 
 
@@ -64,11 +90,22 @@ def login(
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin")] = False,
 ) -> None:
     """Log in to a server and keep the tokens in the CLI configuration file (mode 0600)."""
+    if password_stdin and not user:
+        _usage("--password-stdin reads the password from stdin: give the login with --user LOGIN")
     login_name = user or typer.prompt("Login")
+    if not login_name.strip():
+        _usage("no login given")
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else getpass.getpass("Password: ")
+    if not password:
+        _usage("no password given" + (" (stdin was empty)" if password_stdin else ""))
     with _client(server) as client:
         client.login(login_name, password)
         err.print(f"Logged in to {client.server} as {login_name} (token kept in {client.config.path})")
+
+
+def _usage(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(EXIT_USAGE)
 
 
 def logout(server: ServerOpt = None) -> None:
@@ -107,13 +144,15 @@ def pack_show(ref: str, server: ServerOpt = None, as_json: JsonOpt = False) -> N
         workflows = client.get("/api/v1/workflows", pack=ref, limit=500)
         jobs = client.get(f"/api/v1/packs/{ref}/jobs", limit=5)
     if as_json:
-        return _print_json({"pack": pack, "workflows": workflows, "jobs": jobs["data"]})
+        shown = {"pack": pack, "workflows": workflows["data"], "jobs": jobs["data"]}
+        return _print_json({"data": shown, "message": f"Pack {ref}, its workflows and its last jobs"})
     for key in ("ref", "label", "version", "description", "tags", "meta", "created_at", "updated_at"):
-        out.print(f"[bold]{key:>12}[/bold]  {pack.get(key)}")
-    rows = [[w["ref"], w["version"], ", ".join(w["tags"]), w["description"]] for w in workflows["data"]]
-    _table(["WORKFLOW", "VERSION", "TAGS", "DESCRIPTION"], rows, title=f"{workflows['pagination']['total']} workflows")
+        out.print(f"[bold]{key:>12}[/bold]  {_shown(pack.get(key))}")
+    rows = [[w["ref"], w["version"], w["tags"], w["description"]] for w in workflows["data"]]
+    total = workflows["pagination"]["total"]
+    _table(["WORKFLOW", "VERSION", "TAGS", "DESCRIPTION"], rows, title=plural(total, "workflow"))
     job_rows = [[j["id"], j["kind"], j["trigger"], j["status"], j["created_at"][:19]] for j in jobs["data"]]
-    _table(["JOB", "KIND", "TRIGGER", "STATUS", "CREATED"], job_rows, title="last jobs")
+    _table(["JOB", "KIND", "TRIGGER", "STATUS", "CREATED"], job_rows, title=f"last {plural(len(job_rows), 'job')}")
 
 
 def _pack_body(label: str | None, version: str | None, description: str | None, tags: list[str] | None,
@@ -149,15 +188,16 @@ def _saved(body: dict[str, Any], as_json: bool) -> None:
 def pack_create(
     ref: str,
     label: LabelOpt = None,
-    version: VersionOpt = "1.0.0",
+    version: VersionOpt = None,
     description: DescOpt = None,
     tag: TagOpt = None,
     meta: MetaOpt = None,
     server: ServerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a pack (its files are read from the server's packs directory, ref as folder name)."""
-    body = {"ref": ref, "label": label or ref, **_pack_body(None, version, description, tag, meta)}
+    """Create a pack (its files are read from the server's packs directory, ref as folder name).
+    Label, version and description not given come from the pack's pack.yaml on the server."""
+    body = {"ref": ref, **_pack_body(label, version, description, tag, meta)}
     with _client(server) as client:
         _saved(client.request("POST", "/api/v1/packs", ok=(201,), json=body).json(), as_json)
 
@@ -191,9 +231,10 @@ def pack_delete(
     server: ServerOpt = None,
 ) -> None:
     """Delete a pack and its registered workflows (the files stay on disk)."""
-    if not yes and not typer.confirm(f"Delete pack {ref} and its workflows?"):
-        raise typer.Exit(EXIT_FOUND_ERRORS)
     with _client(server) as client:
+        client.get(f"/api/v1/packs/{ref}")  # logged in, and the pack exists: then ask
+        if not yes and not typer.confirm(f"Delete pack {ref} and its workflows?"):
+            raise typer.Exit(EXIT_FOUND_ERRORS)
         client.request("DELETE", f"/api/v1/packs/{ref}", ok=(204,))
     err.print(f"Pack {ref} deleted")
 
@@ -261,21 +302,24 @@ def pack_sync(
     if failed is not None:
         _failed(failed, as_json)
     if as_json:
-        _print_json(result)
+        _print_json({"data": result, "message": SYNCED_MESSAGE})
     synced = SyncResult.model_validate(result)
     if not as_json:
-        created = sum(1 for w in synced.workflows if w.created)
+        new = sum(1 for w in synced.workflows if w.created)
+        updated = sum(1 for w in synced.workflows if w.changed and not w.created)
+        same = len(synced.workflows) - new - updated
         out.print(
-            f"pack {synced.pack_ref}: {synced.loaded_count} files, {synced.registered_count} registered "
-            f"({created} new, {synced.unchanged_count} unchanged), {len(synced.errors)} errors, "
+            f"pack {synced.pack_ref}: {plural(synced.loaded_count, 'file')}, {synced.registered_count} registered "
+            f"({new} new, {updated} updated, {same} unchanged), {plural(len(synced.errors), 'error')}, "
             f"{len(synced.removed)} removed"
         )
-        for w in synced.workflows:
-            for warning in w.warnings:
-                out.print(f"  [yellow]warning[/yellow] {w.ref_name}: {warning}")
+        if synced.pack_dir:
+            out.print(f"  looked in {synced.pack_dir}")
         for ref_name in synced.removed:
             out.print(f"  removed {ref_name}")
         _print_diagnostics(synced.error_diagnostics, synced.errors)
+        for w in synced.workflows:
+            _print_warnings(w.ref_name, w.diagnostics, w.warnings)
     raise typer.Exit(EXIT_FOUND_ERRORS if synced.errors else EXIT_OK)
 
 
@@ -292,13 +336,15 @@ def pack_validate(
     if failed is not None:
         _failed(failed, as_json)
     if as_json:
-        _print_json(result)
+        _print_json({"data": result, "message": VALIDATED_MESSAGE})
     checked = ValidateResult.model_validate(result)
     if not as_json:
         out.print(
-            f"pack {checked.pack_ref}: {checked.validated_count} workflows checked, "
-            f"{checked.error_count} with errors, {checked.warning_count} warnings"
+            f"pack {checked.pack_ref}: {plural(checked.validated_count, 'workflow')} checked, "
+            f"{checked.error_count} with errors, {plural(checked.warning_count, 'warning')}"
         )
+        if checked.pack_dir:
+            out.print(f"  looked in {checked.pack_dir}")
         for ref_name, messages in checked.errors.items():
             located = [d for d in checked.diagnostics.get(ref_name, []) if d.get("severity") == "error"]
             if located:
@@ -307,6 +353,8 @@ def pack_validate(
             else:
                 for message in messages:
                     out.print(f"  [red]error[/red] {ref_name}: {message}")
+        for ref_name, diags in checked.diagnostics.items():
+            _print_warnings(ref_name, diags, [])
     raise typer.Exit(EXIT_FOUND_ERRORS if checked.error_count else EXIT_OK)
 
 
@@ -315,6 +363,16 @@ def _where(d: dict[str, Any]) -> str:
     if d.get("line"):
         place += f":{d['line']}" + (f":{d['column']}" if d.get("column") else "")
     return place
+
+
+def _print_warnings(ref: str, diagnostics: list[dict[str, Any]], messages: list[str]) -> None:
+    """A workflow's warnings, located like its errors (file:line:column code: message)."""
+    located = [d for d in diagnostics if d.get("severity") == "warning"]
+    for d in located:
+        out.print(f"  [yellow]warning[/yellow] {_where(d) or ref} {d.get('code', '')}: {d['message']}")
+    if not located:
+        for message in messages:
+            out.print(f"  [yellow]warning[/yellow] {ref}: {message}")
 
 
 def _print_diagnostics(by_ref: dict[str, Any], errors: list[str]) -> None:
@@ -339,7 +397,7 @@ def job_show(
     with _client(server) as client:
         job = client.wait_job(job_id, None) if wait else client.get(f"/api/v1/jobs/{job_id}")["data"]
     if as_json:
-        _print_json(job)
+        _print_json({"data": job})
     else:
         p = job["progress"]
         total = "?" if p.get("total") is None else p["total"]
