@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from attune.workflows.checker import check_workflow
+from attune.workflows.checker import Known, check_workflow
 
 KNOWN = {"p.echo", "p.deploy"}
 
 
 def _check(text: str, name: str = "wf"):
-    return check_workflow(text.encode(), file=f"workflows/{name}.yaml", pack_ref="p", name=name, known_actions=KNOWN)
+    return check_workflow(text.encode(), file=f"workflows/{name}.yaml", pack_ref="p", name=name, known=Known(KNOWN))
 
 
 def test_legacy_transitions_become_next():

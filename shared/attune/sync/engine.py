@@ -43,13 +43,16 @@ from attune.sync.schemas import (
     WorkflowSyncEntry,
 )
 from attune.workflows import repository as workflows_repo
-from attune.workflows.checker import ActionResult, WorkflowResult, check_action, check_pack, check_workflow
+from attune.workflows.checker import ActionResult, Known, WorkflowResult, check_action, check_pack, check_workflow
 from attune.workflows.diagnostics import Diagnostic
 from attune.workflows.loader import (
     WORKFLOW_EXTENSIONS,
+    Selection,
     SourceFile,
     list_workflow_files,
+    load_actions,
     load_pack_dir,
+    load_workflows,
     resolve_pack_dir,
 )
 from attune.workflows.registrar import register_actions
@@ -167,7 +170,7 @@ WHOLE = Slice()
 
 
 def _context(session: Session, target: Target) -> Context:
-    files = load_pack_dir(target.root, target.pack_ref, max_file_size=target.max_file_size, workflows=False)
+    files = load_actions(target.root, target.pack_ref, max_file_size=target.max_file_size)
     actions = [check_action(f, target.pack_ref) for f in files.actions]
     own_actions = {a.ref for a in actions if a.meta is not None}
     prefix = target.pack_ref + "."
@@ -190,10 +193,8 @@ def _context(session: Session, target: Target) -> Context:
 def _check_file(f: SourceFile, pack_ref: str, resolver: Resolver) -> WorkflowResult:
     if f.data is None:
         return WorkflowResult(f.ref, f.name, f.path, f.content_hash, None, [f.problem] if f.problem else [])
-    return check_workflow(
-        f.data, file=f.path, pack_ref=pack_ref, name=f.name, known_actions=resolver.known_actions,
-        known_workflows=resolver.known_workflows, content_hash=f.content_hash,
-    )  # fmt: skip
+    known = Known(resolver.known_actions, resolver.known_workflows)
+    return check_workflow(f.data, file=f.path, pack_ref=pack_ref, name=f.name, known=known, content_hash=f.content_hash)
 
 
 @dataclass(slots=True)
@@ -221,11 +222,12 @@ def _read_and_check(
         c = cached.get(rel)
         return c is not None and c.stat == key and resolver.still_resolves(c.deps, c.unresolved)
 
-    files = load_pack_dir(
-        target.root, target.pack_ref, max_file_size=target.max_file_size, actions=False,
-        only=None if part.names is None else set(part.names), skip=None if target.force else skip,
+    selection = Selection(
+        only=None if part.names is None else set(part.names),
+        skip=None if target.force else skip,
         stat_keys=prefetched.stat_keys if prefetched is not None else None,
-    )  # fmt: skip
+    )
+    files = load_workflows(target.root, target.pack_ref, max_file_size=target.max_file_size, selection=selection)
     out = _Checked([f.path for f in files.workflows], [], [])
     total = len(files.workflows)
     for i, f in enumerate(files.workflows):
@@ -312,7 +314,7 @@ def finish_chunked(session: Session, target: Target) -> SyncResult:
     store.lock_pack(session, target.pack_id)
     _check_unchanged_folders(target, target.folders)
     ctx = _context(session, target)
-    listing = load_pack_dir(target.root, target.pack_ref, actions=False, only=())
+    listing = load_workflows(target.root, target.pack_ref, selection=Selection(only=()))
     ctx.notes = [*ctx.notes, *listing.notes]  # what listing workflows/ says (skipped links)
     now = utcnow()
     removed, created = store.merge(session, job_id=target.job_id, pack_id=target.pack_id, now=now)

@@ -107,15 +107,16 @@ def _order(d: Diagnostic) -> tuple[bool, int, int]:
     return d.code == TOO_MANY, d.line or 0, d.column or 0
 
 
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What a workflow's tasks may call: the refs of actions and of workflows known to exist."""
+
+    actions: Collection[str] = ()
+    workflows: Collection[str] = ()
+
+
 def check_workflow(
-    data: bytes,
-    *,
-    file: str,
-    pack_ref: str,
-    name: str,
-    known_actions: Collection[str],
-    known_workflows: Collection[str] = (),
-    content_hash: str = "",
+    data: bytes, *, file: str, pack_ref: str, name: str, known: Known, content_hash: str = ""
 ) -> WorkflowResult:
     ref = f"{pack_ref}.{name}"
     text, problem = decode(data)
@@ -129,7 +130,7 @@ def check_workflow(
     deps: list[str] = []
     if not any(d.is_error for d in diags):
         definition, more, deps = validate_document(
-            doc, pack_ref=pack_ref, name=name, known_actions=known_actions, known_workflows=known_workflows
+            doc, pack_ref=pack_ref, name=name, known_actions=known.actions, known_workflows=known.workflows
         )
         diags.extend(more)
         diags.extend(_nul_errors(doc, text))
@@ -242,8 +243,10 @@ def check_pack(
     (what the caller knows is registered); ``progress`` is told (done, total) every 250 files."""
     report = PackReport(pack_ref=files.pack_ref, notes=list(files.notes))
     report.actions = [check_action(f, files.pack_ref) for f in files.actions]
-    actions = _Either({a.ref for a in report.actions if a.meta is not None}, known_actions)
-    workflows = _Either({w.ref for w in files.workflows}, known_workflows)
+    known = Known(
+        _Either({a.ref for a in report.actions if a.meta is not None}, known_actions),
+        _Either({w.ref for w in files.workflows}, known_workflows),
+    )
     total = len(files.workflows)
     for i, f in enumerate(files.workflows):
         if progress is not None and i % 250 == 249:
@@ -257,8 +260,7 @@ def check_pack(
                 file=f.path,
                 pack_ref=files.pack_ref,
                 name=f.name,
-                known_actions=actions,
-                known_workflows=workflows,
+                known=known,
                 content_hash=f.content_hash,
             )
         )
@@ -267,6 +269,7 @@ def check_pack(
 
 __all__ = [
     "ActionResult",
+    "Known",
     "PackReport",
     "WorkflowResult",
     "check_action",
