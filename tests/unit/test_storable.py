@@ -130,10 +130,9 @@ def test_a_file_name_that_is_not_utf8_is_a_diagnostic_and_the_rest_registers(tmp
     assert_fits_db(report)
     # the listing a chunked sync splits gives the same names, and they select the files
     names = list_workflow_files(pack)
-    assert names == ["caf\\xe9.yaml", "ok.yaml"]
-    assert [f.path for f in load_workflows(pack, PACK, selection=Selection(only={"caf\\xe9.yaml"})).workflows] == [
-        "workflows/caf\\xe9.yaml"
-    ]
+    assert names == ["workflows/caf\\xe9.yaml", "workflows/ok.yaml"]
+    only = Selection(only={"workflows/caf\\xe9.yaml"})
+    assert [f.path for f in load_workflows(pack, PACK, selection=only).workflows] == ["workflows/caf\\xe9.yaml"]
 
 
 @pytest.mark.parametrize(

@@ -43,10 +43,20 @@ from attune.sync.schemas import (
     WorkflowSyncEntry,
 )
 from attune.workflows import repository as workflows_repo
-from attune.workflows.checker import ActionResult, Known, WorkflowResult, check_action, check_pack, check_workflow
+from attune.workflows.checker import (
+    ActionResult,
+    WorkflowResult,
+    check_action,
+    check_pack,
+    check_workflow,
+    links_of,
+    missing_links,
+    no_workflows_note,
+)
+from attune.workflows.context import Known, Link
 from attune.workflows.diagnostics import Diagnostic
 from attune.workflows.loader import (
-    WORKFLOW_EXTENSIONS,
+    LINKED_FOLDER,
     Selection,
     SourceFile,
     list_workflow_files,
@@ -54,11 +64,12 @@ from attune.workflows.loader import (
     load_pack_dir,
     load_workflows,
     resolve_pack_dir,
+    workflow_name,
 )
 from attune.workflows.registrar import register_actions
 
 ProgressFn = Callable[[int, int], None]
-FOLDERS = ("workflows", "actions")
+FOLDERS = ("workflows", "actions", "actions/workflows")
 
 
 class PackChanged(AttuneError):
@@ -155,6 +166,7 @@ class Context:
     resolver: Resolver
     notes: list[Diagnostic] = field(default_factory=list)
     progress: ProgressFn | None = None  # told (files done, files listed) every 250 files
+    links: dict[str, Link] = field(default_factory=dict)  # action-linked workflow files -> their action
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,26 +186,30 @@ def _context(session: Session, target: Target) -> Context:
     actions = [check_action(f, target.pack_ref) for f in files.actions]
     own_actions = {a.ref for a in actions if a.meta is not None}
     prefix = target.pack_ref + "."
-    workflows_dir = target.root / "workflows"
-
-    def own_workflow(ref: str) -> bool:
-        if not ref.startswith(prefix):
-            return False
-        stem = ref[len(prefix) :]
-        return any(os.path.isfile(workflows_dir / (stem + ext)) for ext in WORKFLOW_EXTENSIONS)
+    listed = list_workflow_files(target.root) or []
+    own_workflows = {prefix + workflow_name(path) for path in listed}
+    notes = [*files.notes, *missing_links(actions, listed)]
+    if not listed:
+        notes.append(no_workflows_note())
 
     pack_id = target.pack_id
+
+    def elsewhere(ref: str) -> bool:  # every workflow is an action too
+        return actions_repo.exists_outside(session, pack_id, ref) or workflows_repo.exists_outside(
+            session, pack_id, ref
+        )
+
     resolver = Resolver(
-        KnownRefs(own_actions.__contains__, lambda r: actions_repo.exists_outside(session, pack_id, r)),
-        KnownRefs(own_workflow, lambda r: workflows_repo.exists_outside(session, pack_id, r)),
+        KnownRefs(lambda r: r in own_actions or r in own_workflows, elsewhere),
+        KnownRefs(own_workflows.__contains__, lambda r: workflows_repo.exists_outside(session, pack_id, r)),
     )
-    return Context(actions, resolver, files.notes)
+    return Context(actions, resolver, notes, links=links_of(actions))
 
 
-def _check_file(f: SourceFile, pack_ref: str, resolver: Resolver) -> WorkflowResult:
+def _check_file(f: SourceFile, pack_ref: str, resolver: Resolver, links: dict[str, Link]) -> WorkflowResult:
     if f.data is None:
         return WorkflowResult(f.ref, f.name, f.path, f.content_hash, None, [f.problem] if f.problem else [])
-    known = Known(resolver.known_actions, resolver.known_workflows)
+    known = Known(resolver.known_actions, resolver.known_workflows, links)
     return check_workflow(f.data, file=f.path, pack_ref=pack_ref, name=f.name, known=known, content_hash=f.content_hash)
 
 
@@ -219,6 +235,8 @@ def _read_and_check(
     resolver = ctx.resolver
 
     def skip(rel: str, key: str) -> bool:
+        if rel.startswith(LINKED_FOLDER + "/"):
+            return False  # its action file may have changed what it says: always read again
         c = cached.get(rel)
         return c is not None and c.stat == key and resolver.still_resolves(c.deps, c.unresolved)
 
@@ -235,7 +253,7 @@ def _read_and_check(
         if f.unchanged:
             out.unchanged.append((position, f.path))
             continue
-        r = _check_file(f, target.pack_ref, resolver)
+        r = _check_file(f, target.pack_ref, resolver, ctx.links)
         out.rows.append(store.checked_row(target.job_id, part.index, position, f, r, resolver.unresolved(r.deps)))
         if ctx.progress is not None and i % 250 == 249:
             ctx.progress(i + 1, total)
@@ -284,8 +302,7 @@ def decide_fan_out(session: Session, target: Target, *, chunk_size: int) -> list
     prefetched = None
     if not target.force:
         # a re-sync that finds few changed files is cheaper in one task than in many
-        prefetched = cache.changed_files(session, pack_id=target.pack_id, workflows_dir=target.root / "workflows",
-                                         names=names)  # fmt: skip
+        prefetched = cache.changed_files(session, pack_id=target.pack_id, pack_dir=target.root, names=names)
         if prefetched.changed <= chunk_size:
             return prefetched
     starts = range(0, len(names), chunk_size)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from attune.workflows.diagnostics import Path, render_path
+from attune.workflows.diagnostics import Path, quote, render_path
 from attune.workflows.expressions import has_template
 from attune.workflows.rules import (
     ACTION_REF,
+    ATTUNE_TASK_FIELDS,
     BACKOFFS,
     BOUNDED_INTS,
     RARE_TASK_FIELDS,
@@ -20,16 +21,18 @@ from attune.workflows.rules import (
     is_number,
     task_name_ok,
 )
-from attune.workflows.transitions import TransitionWalker
+from attune.workflows.task_fields import FieldWalker
 
 
-class TaskWalker(TransitionWalker):
+class TaskWalker(FieldWalker):
     # -- tasks ---------------------------------------------------------------
     def task_list(self, tasks: list[Any], path: Path, *, top: bool = False) -> list[dict[str, Any]]:
         names: dict[str, int] = {}
         for i, task in enumerate(tasks):
             if type(task) is dict:
                 name = task.get("name")
+                if type(name) is not str:
+                    name = self.text(name, (*path, i, "name"))
                 if type(name) is str and name:
                     if name in names:
                         self.err(
@@ -41,6 +44,8 @@ class TaskWalker(TransitionWalker):
                         names[name] = i
         out = [self.task(t, (*path, i), names) for i, t in enumerate(tasks)]
         self.reachability(out, path, names)
+        if any("wait_for" in t for t in out):
+            self.waits_in_cycles(out, path, names)
         return out
 
     def task(self, task: Any, path: Path, siblings: dict[str, int]) -> dict[str, Any]:
@@ -48,6 +53,8 @@ class TaskWalker(TransitionWalker):
             self.wrong_type(path, "a task mapping", task)
             return {}
         name = task.get("name")
+        if type(name) is not str:
+            name = self.text(name, (*path, "name"))
         label = f"Task '{name}'" if type(name) is str and name else f"Task at {render_path(path)}"
         if empty(name):
             self.err("missing-field", f"Missing required field: {render_path((*path, 'name'))}", path)
@@ -62,7 +69,7 @@ class TaskWalker(TransitionWalker):
         elif not task_name_ok(name):
             self.err(
                 "invalid-name",
-                f"Task name '{name}' must start with a letter or '_' and hold only letters, digits, '_' and '-'",
+                f"Task name '{quote(name)}' must be 1 to 255 characters without control characters",
                 (*path, "name"),
             )
 
@@ -83,6 +90,8 @@ class TaskWalker(TransitionWalker):
         out["type"] = ttype
 
         action = task.get("action")
+        if type(action) is not str:
+            action = self.text(action, (*path, "action"))
         if ttype in ("action", "workflow"):
             if empty(action):
                 self.err(
@@ -95,17 +104,18 @@ class TaskWalker(TransitionWalker):
             elif not ACTION_REF.fullmatch(action):
                 self.err(
                     "action-format",
-                    f"{label}: action '{action}' must have the form 'pack.action'",
+                    f"{label}: action '{quote(action)}' must have the form 'pack.action' (two or more "
+                    "dotted parts, none empty)",
                     (*path, "action"),
                 )
-            elif ttype == "action" and action not in self.known_actions:
-                self.err("undefined-action", f"{label} references undefined action '{action}'", (*path, "action"))
-            elif ttype == "workflow" and action not in self.known_workflows and action not in self.known_actions:
-                self.err("undefined-action", f"{label} references undefined workflow '{action}'", (*path, "action"))
+            elif action not in self.known_actions and action not in self.known_workflows:
+                # every workflow is an action too (Attune registers one for each)
+                what = "workflow" if ttype == "workflow" else "action"
+                self.err("undefined-action", f"{label} references undefined {what} '{action}'", (*path, "action"))
             if type(action) is str:
                 out["action"] = action
                 if ACTION_REF.fullmatch(action):  # a malformed one never resolves (and may hold NUL)
-                    self.deps.add(("w:" if ttype == "workflow" else "a:") + action)
+                    self.deps.add("w:" + action)  # an action or a workflow
         elif action is not None:
             self.warn(
                 "unknown-field",
@@ -119,14 +129,13 @@ class TaskWalker(TransitionWalker):
             if type(inp) is not dict:
                 self.wrong_type((*path, "input"), "a mapping", inp)
             else:
-                self.check_values(inp, (*path, "input"))
+                self.check_values(inp, (*path, "input"), names=True)
         out["input"] = inp if type(inp) is dict else {}
 
         rare = RARE_TASK_FIELDS.intersection(task)  # most tasks have none of these
         for field in ("when", "with_items"):
             if field in rare:
-                self.check_expression(task[field], (*path, field))
-                out[field] = task[field]
+                out[field] = self.check_expression(task[field], (*path, field))
 
         for field, lo, hi in BOUNDED_INTS:
             if field in rare:
@@ -144,8 +153,11 @@ class TaskWalker(TransitionWalker):
 
         if "timeout" in rare:
             v = task["timeout"]
-            if not is_number(v):
-                self.wrong_type((*path, "timeout"), "a number of seconds", v)
+            if type(v) is str and has_template(v):  # resolved to seconds when the task runs
+                self.check_values(v, (*path, "timeout"), names=True)
+                out["timeout"] = v
+            elif not is_number(v):
+                self.wrong_type((*path, "timeout"), "a number of seconds or a template", v)
             elif v <= 0:
                 self.err("range", f"{label}: field 'timeout' must be positive, got {v}", (*path, "timeout"))
             else:
@@ -162,6 +174,9 @@ class TaskWalker(TransitionWalker):
 
         if "retry" in rare:
             out["retry"] = self.retry(task["retry"], (*path, "retry"), label)
+
+        if not ATTUNE_TASK_FIELDS.isdisjoint(rare):
+            self.attune_fields(task, path, label, out)
 
         sub = task.get("tasks")
         if ttype == "parallel":
@@ -233,7 +248,7 @@ class TaskWalker(TransitionWalker):
             else:
                 out["max_delay"] = md
         if "on_error" in retry:
-            oe = retry["on_error"]
+            oe = self.text(retry["on_error"], (*path, "on_error"))
             if type(oe) is not str:
                 self.wrong_type((*path, "on_error"), "a string", oe)
             else:

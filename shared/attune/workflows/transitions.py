@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from attune.workflows.diagnostics import Path, render_path
-from attune.workflows.expressions import expression_error
 from attune.workflows.rules import (
+    CHART_META,
     DECISION_FIELDS,
     LEGACY_TRANSITIONS,
     MISSING,
@@ -22,6 +22,7 @@ from attune.workflows.walker import Walker
 class TransitionWalker(Walker):
     # -- transitions -------------------------------------------------------
     def target(self, value: Any, path: Path, label: str, siblings: dict[str, int]) -> str | None:
+        value = self.text(value, path)
         if type(value) is not str or not value:
             self.wrong_type(path, "a task name", value)
             return None
@@ -47,6 +48,15 @@ class TransitionWalker(Walker):
                 (*path, "decision"),
                 key=True,
             )
+        if "publish" in task:
+            note = (
+                " and ignored because 'next' is present"
+                if has_next
+                else ": moved onto its success transition (publish belongs in 'next')"
+            )
+            self.warn(
+                "legacy-transition", f"{label}: task-level 'publish' is deprecated{note}", (*path, "publish"), key=True
+            )
 
         if has_next:
             return self.next_list(task["next"], (*path, "next"), label, siblings)
@@ -59,7 +69,25 @@ class TransitionWalker(Walker):
                 out.append({"when": cond, "publish": [], "do": [target]} if cond else {"publish": [], "do": [target]})
         if "decision" in task:
             out.extend(self.decision(task["decision"], (*path, "decision"), label, siblings))
+        if "publish" in task:
+            self.legacy_publish(self.publish(task["publish"], (*path, "publish")), out)
         return out
+
+    @staticmethod
+    def legacy_publish(pub: list[str | dict[str, Any]], out: list[dict[str, Any]]) -> None:
+        """A task-level publish goes onto the first success transition, else onto a new
+        publish-only one when there is no transition, else onto the first (Attune's
+        normalize_transitions, parser.rs)."""
+        if not pub:
+            return
+        for tr in out:
+            if "succeeded()" in (tr.get("when") or ""):
+                tr["publish"] = pub
+                return
+        if out:
+            out[0]["publish"] = pub
+        else:
+            out.append({"when": "{{ succeeded() }}", "publish": pub, "do": []})
 
     def next_list(self, nxt: Any, path: Path, label: str, siblings: dict[str, int]) -> list[dict[str, Any]]:
         if nxt is None:
@@ -79,44 +107,43 @@ class TransitionWalker(Walker):
             item: dict[str, Any] = {}
             when = tr.get("when", MISSING)
             if when is not MISSING:
-                if type(when) is not str or not when.strip() or expression_error(when):
-                    self.check_expression(when, (*path, i, "when"))
-                item["when"] = when
+                item["when"] = self.check_expression(when, (*path, i, "when"))
             pub = tr.get("publish")
             item["publish"] = [] if pub is None else self.publish(pub, (*path, i, "publish"))
             do = tr.get("do")
-            if type(do) is str:
-                do = [do]  # a single task name
             if do is None:
                 item["do"] = []
             elif type(do) is not list:
-                self.wrong_type((*path, i, "do"), "a list of task names", do)
+                # Attune's parser reads `do` as a list only ("do not use scalar do")
+                self.wrong_type((*path, i, "do"), "a list of task names (write do: [name])", do)
                 item["do"] = []
             else:
                 for t in do:
                     if type(t) is not str or t not in siblings:  # report, with paths
                         item["do"] = [
-                            t for j, t in enumerate(do) if self.target(t, (*path, i, "do", j), label, siblings)
+                            u for j, t in enumerate(do) if (u := self.target(t, (*path, i, "do", j), label, siblings))
                         ]
                         break
                 else:
                     item["do"] = list(do)
+            if CHART_META in tr:
+                self.check_values(tr[CHART_META], (*path, i, CHART_META))
+                item[CHART_META] = tr[CHART_META]
             out.append(item)
         return out
 
     def publish(self, pub: Any, path: Path) -> list[str | dict[str, Any]]:
         if pub is None:
             return []
-        if type(pub) is dict:  # a mapping is accepted as shorthand for a list of one-key mappings
-            pub = [{k: v} for k, v in pub.items()]
         if type(pub) is not list:
-            self.wrong_type(path, "a list of names or {name: value}", pub)
+            # Attune's parser reads `publish` as a list only
+            self.wrong_type(path, "a list of names or {name: value} (write publish: [{name: value}])", pub)
             return []
         out: list[str | dict[str, Any]] = []
         for i, item in enumerate(pub):
             if type(item) is dict and len(item) == 1:
                 ((k, v),) = item.items()
-                if type(k) is str and var_name_ok(k) and clean(v, 0):
+                if type(k) is str and var_name_ok(k) and clean(v, 0, self.names):
                     out.append(item)  # the common case
                     continue
             p = (*path, i)
@@ -137,7 +164,7 @@ class TransitionWalker(Walker):
                         (*p, k),
                         key=True,
                     )
-                self.check_values(v, (*p, k))
+                self.check_values(v, (*p, k), names=True)
                 out.append(item)
             else:
                 self.wrong_type(p, "a name or a one-key mapping {name: value}", item)

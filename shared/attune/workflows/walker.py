@@ -3,25 +3,38 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
 from typing import Any
 
+import yaml
+
+from attune.workflows.context import Known, Link
 from attune.workflows.diagnostics import Diagnostic, Path, error, render_path, warning
-from attune.workflows.expressions import expression_error, has_template, template_error
+from attune.workflows.expressions import (
+    NAMESPACES,
+    expression_check,
+    expression_error,
+    expression_names,
+    has_template,
+    template_error,
+    unclosed,
+)
 from attune.workflows.limits import INT_MAX, MAX_DEPTH
+from attune.workflows.parser import Locator
 from attune.workflows.rules import clean, key_part, kind
 
 
 class Walker:
     """Collects diagnostics (with their data paths) while a workflow is walked."""
 
-    def __init__(
-        self, pack_ref: str, name: str, known_actions: Collection[str], known_workflows: Collection[str]
-    ) -> None:
+    def __init__(self, pack_ref: str, name: str, known: Known, link: Link | None) -> None:
         self.pack_ref = pack_ref
         self.name = name
-        self.known_actions = known_actions
-        self.known_workflows = known_workflows
+        self.known_actions = known.actions
+        self.known_workflows = known.workflows
+        self.link = link
+        self.locator: Locator | None = None
+        # the bare names expressions may read: namespaces, then the declared vars and parameters
+        self.names: frozenset[str] = NAMESPACES
         self.diags: list[Diagnostic] = []
         # what the tasks call ("a:<action ref>", "w:<workflow ref>"): an unchanged
         # file stays valid while all of it still resolves
@@ -46,12 +59,38 @@ class Walker:
         field = render_path(path)
         self.err("type", f"Field '{field}' must be {expected}, got {kind(value)}", path)
 
+    def text(self, value: Any, path: Path) -> Any:
+        """A scalar where a string is expected, read as a string as Attune reads it
+        (``version: 1`` is "1", with the text of the file: ``1.10`` stays "1.10").
+        Anything else is returned as it is."""
+        if value is None or type(value) is str or type(value) not in (int, float, bool):
+            return value
+        if self.locator is not None:
+            node = self.locator.node(path)
+            if isinstance(node, yaml.ScalarNode) and node.value:
+                return node.value
+        if type(value) is bool:
+            return "true" if value else "false"
+        return str(value)
+
     # -- expressions -------------------------------------------------------
-    def check_values(self, value: Any, path: Path) -> None:
+    def check_names(self, text: str, path: Path) -> None:
+        """The unknown-variable check of Attune's expression validator, as a warning."""
+        unknown = expression_names(text) - self.names
+        for name in sorted(unknown) if unknown else ():
+            self.warn(
+                "unknown-variable",
+                f"Unknown variable '{name}' at {render_path(path)}: use 'parameters.{name}' for an input "
+                "parameter, or declare it in vars",
+                path,
+            )
+
+    def check_values(self, value: Any, path: Path, *, names: bool = False) -> None:
         """Walks free-form data that is kept (input, vars, schemas, published values):
-        every string holding {{ }} or {% %} must parse, keys must be strings, numbers
-        finite, nesting bounded, so that what is stored is plain JSON."""
-        if clean(value, 0):
+        every string's {{ }} blocks must parse (and, with ``names``, read only known names),
+        keys must be strings, numbers finite, nesting bounded, so that what is stored is
+        plain JSON."""
+        if clean(value, 0, self.names if names else None):
             return  # the common case, without building paths
         stack = [(value, path)]
         base = len(path)
@@ -59,10 +98,8 @@ class Walker:
             v, p = stack.pop()
             t = type(v)
             if t is str:
-                if "{" in v and has_template(v):
-                    msg = template_error(v)
-                    if msg:
-                        self.err("expression-syntax", f"Invalid expression at {render_path(p)}: {msg}", p)
+                if "{" in v:
+                    self.check_template(v, p, names=names)
             elif t is dict or t is list:
                 if len(p) - base > MAX_DEPTH:
                     self.err(
@@ -92,13 +129,48 @@ class Walker:
                 # a YAML type JSON has no room for (a !!set...): never stored as something else
                 self.err("type", f"Value at {render_path(p)} is a YAML {t.__name__}, which JSON cannot hold", p)
 
-    def check_expression(self, value: Any, path: Path) -> None:
+    def warn_unclosed(self, path: Path) -> None:
+        self.warn(
+            "unclosed-template",
+            f"'{{{{' at {render_path(path)} has no '}}}}' after it: Attune keeps it as text, not an expression",
+            path,
+        )
+
+    def check_template(self, v: str, path: Path, *, names: bool = True) -> None:
+        if "{%" in v:
+            self.warn(
+                "not-an-expression",
+                f"'{{% %}}' at {render_path(path)} is Jinja, which Attune does not evaluate: kept as text",
+                path,
+            )
+        if has_template(v):
+            if unclosed(v):
+                self.warn_unclosed(path)
+            msg = template_error(v)
+            if msg:
+                self.err("expression-syntax", f"Invalid expression at {render_path(path)}: {msg}", path)
+            elif names:
+                self.check_names(v, path)
+
+    def check_expression(self, value: Any, path: Path) -> Any:
+        """Checks a field that holds one expression; returns its value (a scalar as text)."""
+        if type(value) is str:
+            sound, names = expression_check(value)
+            if sound and names <= self.names and value.strip():
+                return value  # the common case
+        else:
+            value = self.text(value, path)
         if type(value) is not str:
             self.wrong_type(path, "an expression string", value)
-            return
+            return value
         if not value.strip():
             self.err("missing-field", f"Missing required field: {render_path(path)}", path)
-            return
+            return value
+        if unclosed(value):
+            self.warn_unclosed(path)
         msg = expression_error(value)
         if msg:
             self.err("expression-syntax", f"Invalid expression at {render_path(path)}: {msg}", path)
+        else:
+            self.check_names(value, path)
+        return value
