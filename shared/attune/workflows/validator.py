@@ -70,7 +70,8 @@ class _Walker(TaskWalker):
         out["version"] = version if type(version) is str else None
 
         for field in ("parameters", "output"):
-            out[field] = self.schema(field, supplied.get(field, doc.get(field)))
+            source = f" (from {self.link.action_file})" if self.link is not None and field in supplied else ""
+            out[field] = self.schema(field, supplied.get(field, doc.get(field)), source)
 
         vars_ = doc.get("vars")
         if vars_ is not None:
@@ -186,7 +187,7 @@ class _Walker(TaskWalker):
             )
         return supplied
 
-    def schema(self, field: str, schema: Any) -> dict[str, Any] | None:
+    def schema(self, field: str, schema: Any, source: str = "") -> dict[str, Any] | None:
         """``parameters``/``output``: a JSON Schema, or Attune's flat form normalised into one."""
         if schema is None:
             return None
@@ -196,8 +197,8 @@ class _Walker(TaskWalker):
         if is_flat_schema(schema):
             self.warn(
                 "flat-schema",
-                f"Field '{field}' is in Attune's flat form (name -> property schema): read as the JSON "
-                "Schema of an object with those properties",
+                f"Field '{field}'{source} is in Attune's flat form (name -> property schema): read as the "
+                "JSON Schema of an object with those properties",
                 (field,),
                 key=True,
             )
@@ -206,10 +207,11 @@ class _Walker(TaskWalker):
             for sub, message in schema_errors(normalised):
                 # the flat entry's path in the file: properties.<name>... is <name>...
                 at = sub[1:] if len(sub) > 1 and sub[0] == "properties" else ()
-                self.err("invalid-schema", f"Field '{field}' is not a valid JSON Schema: {message}", (field, *at))
+                message = f"Field '{field}'{source} is not a valid JSON Schema: {message}"
+                self.err("invalid-schema", message, (field, *at))
             return normalised
         for sub, message in schema_errors(schema):
-            self.err("invalid-schema", f"Field '{field}' is not a valid JSON Schema: {message}", (field, *sub))
+            self.err("invalid-schema", f"Field '{field}'{source} is not a valid JSON Schema: {message}", (field, *sub))
         self.check_values(schema, (field,))
         return schema
 
