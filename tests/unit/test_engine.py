@@ -285,6 +285,25 @@ def test_a_linked_workflow_follows_its_action_file(session, tmp_path):
     assert wf is not None and wf.label == "Renamed"
 
 
+def test_a_workflow_of_another_pack_is_callable_as_an_action(session, tmp_path):
+    # issue 13: Attune registers an action for every workflow (crates/common/src/workflow/
+    # registrar.rs lines 1-6), so `action: other.flow` resolves to another pack's workflow
+    write_pack(tmp_path, "other", {"flow.yaml": workflow_yaml("other.echo")}, {"echo.yaml": ACTION})
+    sync_whole(session, tmp_path, _pack(session, "other"))
+    write_pack(tmp_path, "caller", {"main.yaml": workflow_yaml("other.flow"), "bad.yaml": workflow_yaml("other.nope")})
+    result = sync_whole(session, tmp_path, _pack(session, "caller"))
+    assert [w.ref_name for w in result.workflows] == ["caller.main"]
+    [error] = result.errors
+    assert error.startswith("Validation failed for caller.bad: Task 'start' references undefined action 'other.nope'")
+
+
+def test_a_pack_without_workflow_files_says_so(session, tmp_path):
+    write_pack(tmp_path, "bare", {}, {"echo.yaml": ACTION})
+    result = sync_whole(session, tmp_path, _pack(session, "bare"))
+    assert result.loaded_count == 0
+    assert [n["code"] for n in result.notes] == ["no-workflows"]
+
+
 def test_unchanged_resync_reads_nothing(session, tmp_path, monkeypatch):
     from attune.workflows import loader
 
