@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import time
 
-from attune.workflows.checker import check_workflow
+from attune.workflows.checker import Known, check_workflow
 from attune.workflows.diagnostics import MAX_DIAGNOSTICS, TOO_MANY, error, safe_text
 
 HEAD = 'version: "1"\ntasks:\n  - name: a\n    action: p.act\n'
 
 
 def _check(text: str):
-    return check_workflow(text.encode(), file="workflows/w.yaml", pack_ref="p", name="w", known_actions={"p.act"})
+    return check_workflow(text.encode(), file="workflows/w.yaml", pack_ref="p", name="w", known=Known({"p.act"}))
 
 
 def test_thousands_of_bad_variables_cost_linear_time_and_bounded_output():

@@ -200,6 +200,110 @@ def test_whole_and_chunked_agree(session, tmp_path, change, force):
         assert "'unchanged_count': 8" in outcomes["whole"][0]
 
 
+# issue 13: Attune's action-linked layout (actions/<name>.yaml with workflow_file, the graph in
+# actions/workflows/<name>.workflow.yaml; crates/common/src/workflow/loader.rs lines 127-130
+# and 314) beside the classic one, synced whole and in chunks.
+GRAPH = 'version: "1"\ntasks:\n  - name: a\n    action: {action}\n'
+LAYOUT_CHANGES = ["none", "action-label", "graph-removed", "graph-added", "shadowed", "graph-broken"]
+
+
+def _attune_layout(tmp_path: Path, ref: str) -> Path:
+    root = write_pack(
+        tmp_path,
+        ref,
+        {f"w{i}.yaml": workflow_yaml(f"{ref}.g0", desc=f"wf {i}") for i in range(3)},  # calls a linked workflow
+        {"echo.yaml": ACTION},
+    )
+    linked = root / "actions" / "workflows"
+    linked.mkdir()
+    for i in range(4):
+        (linked / f"g{i}.workflow.yaml").write_text(GRAPH.format(action=f"{ref}.echo"))
+    for i in range(2):
+        (root / "actions" / f"g{i}.yaml").write_text(
+            f"ref: {ref}.g{i}\nlabel: Linked {i}\nworkflow_file: workflows/g{i}.workflow.yaml\n"
+        )
+    return root
+
+
+def _layout_change(root: Path, change: str) -> None:
+    ref = root.name
+    linked = root / "actions" / "workflows"
+    if change == "action-label":
+        (root / "actions" / "g0.yaml").write_text(
+            f"ref: {ref}.g0\nlabel: Renamed\nworkflow_file: workflows/g0.workflow.yaml\n"
+        )
+    if change == "graph-removed":
+        (linked / "g3.workflow.yaml").unlink()
+    if change == "graph-added":
+        (linked / "g9.workflow.yaml").write_text(GRAPH.format(action=f"{ref}.w1"))  # a workflow is an action
+    if change == "shadowed":
+        (linked / "w1.workflow.yaml").write_text(GRAPH.format(action=f"{ref}.echo"))
+    if change == "graph-broken":
+        (linked / "g2.workflow.yaml").write_text(BROKEN)
+
+
+@pytest.mark.parametrize("change", LAYOUT_CHANGES)
+def test_whole_and_chunked_agree_on_attunes_layout(session, tmp_path, change):
+    outcomes = {}
+    for way in ("whole", "chunked"):
+        ref = f"lay-{way}"
+        root = _attune_layout(tmp_path, ref)
+        pack = _pack(session, ref)
+        first = sync_whole(session, tmp_path, pack)
+        assert first.errors == [] and first.registered_count == 7, first.errors
+        _layout_change(root, change)
+        result = sync_whole(session, tmp_path, pack) if way == "whole" else sync_chunked(session, tmp_path, pack)
+        outcomes[way] = (comparable(result, ref), state(session, ref))
+    assert outcomes["whole"] == outcomes["chunked"]
+    workflows = outcomes["whole"][1][0]
+    sources = dict(workflows)
+    assert sources["P.g0"] == "actions/workflows/g0.workflow.yaml"
+    if change == "shadowed":  # the actions/workflows/ copy wins, and the sync result says so
+        assert sources["P.w1"] == "actions/workflows/w1.workflow.yaml"
+        assert "shadowed-workflow" in outcomes["whole"][0]
+    if change == "graph-removed":
+        assert "P.g3" not in sources
+    if change == "graph-added":
+        assert "P.g9" in sources
+    if change == "graph-broken":
+        assert "P.g2" not in sources or "Validation failed for P.g2" in outcomes["whole"][0]
+
+
+def test_a_linked_workflow_follows_its_action_file(session, tmp_path):
+    from attune.workflows.models import WorkflowDefinition
+
+    root = _attune_layout(tmp_path, "follow")
+    pack = _pack(session, "follow")
+    sync_whole(session, tmp_path, pack)
+    _layout_change(root, "action-label")  # the graph file is untouched
+    sync_whole(session, tmp_path, pack)
+    session.expire_all()
+    wf = session.get(
+        WorkflowDefinition,
+        session.execute(text("SELECT id FROM workflow_definitions WHERE ref = 'follow.g0'")).scalar_one(),
+    )
+    assert wf is not None and wf.label == "Renamed"
+
+
+def test_a_workflow_of_another_pack_is_callable_as_an_action(session, tmp_path):
+    # issue 13: Attune registers an action for every workflow (crates/common/src/workflow/
+    # registrar.rs lines 1-6), so `action: other.flow` resolves to another pack's workflow
+    write_pack(tmp_path, "other", {"flow.yaml": workflow_yaml("other.echo")}, {"echo.yaml": ACTION})
+    sync_whole(session, tmp_path, _pack(session, "other"))
+    write_pack(tmp_path, "caller", {"main.yaml": workflow_yaml("other.flow"), "bad.yaml": workflow_yaml("other.nope")})
+    result = sync_whole(session, tmp_path, _pack(session, "caller"))
+    assert [w.ref_name for w in result.workflows] == ["caller.main"]
+    [error] = result.errors
+    assert error.startswith("Validation failed for caller.bad: Task 'start' references undefined action 'other.nope'")
+
+
+def test_a_pack_without_workflow_files_says_so(session, tmp_path):
+    write_pack(tmp_path, "bare", {}, {"echo.yaml": ACTION})
+    result = sync_whole(session, tmp_path, _pack(session, "bare"))
+    assert result.loaded_count == 0
+    assert [n["code"] for n in result.notes] == ["no-workflows"]
+
+
 def test_unchanged_resync_reads_nothing(session, tmp_path, monkeypatch):
     from attune.workflows import loader
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from attune.packs.schemas import PackRefStr
-from attune.workflows.checker import check_pack, check_workflow
+from attune.workflows.checker import Known, check_pack, check_workflow
 from attune.workflows.loader import load_pack_dir, resolve_pack_dir
 from attune.workflows.offline import validate_path
 
@@ -26,7 +26,7 @@ def _pack(tmp_path: Path) -> Path:
 
 
 def _check(text: str):
-    return check_workflow(text.encode(), file="workflows/w.yaml", pack_ref="p", name="w", known_actions={"p.act"})
+    return check_workflow(text.encode(), file="workflows/w.yaml", pack_ref="p", name="w", known=Known({"p.act"}))
 
 
 def test_file_name_with_a_trailing_newline_is_refused(tmp_path):

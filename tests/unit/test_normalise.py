@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from attune.workflows.checker import check_workflow
+from attune.workflows.checker import Known, check_workflow
+from attune.workflows.diagnostics import render_path
 
 KNOWN = {"p.echo", "p.deploy"}
 
 
 def _check(text: str, name: str = "wf"):
-    return check_workflow(text.encode(), file=f"workflows/{name}.yaml", pack_ref="p", name=name, known_actions=KNOWN)
+    return check_workflow(text.encode(), file=f"workflows/{name}.yaml", pack_ref="p", name=name, known=Known(KNOWN))
 
 
 def test_legacy_transitions_become_next():
@@ -48,7 +49,7 @@ tasks:
     on_success: b
     next:
       - when: "{{ failed() }}"
-        do: c
+        do: [c]
   - {name: b, action: p.echo}
   - {name: c, action: p.echo}
 """
@@ -102,7 +103,10 @@ tasks:
     assert d["tasks"] == [{"name": "a", "type": "action", "action": "p.echo", "input": {}, "next": []}]
 
 
-def test_do_string_and_publish_mapping_shorthand():
+def test_do_string_and_publish_mapping_are_refused_as_attune_refuses_them():
+    # Attune's parser.rs reads TaskTransition.do as Option<Vec<String>> and publish as
+    # Vec<PublishDirective>: a scalar do and a mapping publish do not parse there
+    # (docs/agent-personas/workflow-author.md: "do not use scalar do").
     r = _check(
         """
 version: "1"
@@ -115,7 +119,11 @@ tasks:
   - {name: b, action: p.echo}
 """
     )
-    assert r.definition["tasks"][0]["next"] == [{"publish": [{"x": "{{ result() }}"}], "do": ["b"]}]
+    assert r.definition is None
+    assert sorted((d.code, render_path(d.path)) for d in r.errors) == [
+        ("type", "tasks[0].next[0].do"),
+        ("type", "tasks[0].next[0].publish"),
+    ]
 
 
 def test_definition_is_plain_json():

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from attune.workflows.checker import check_workflow
+from attune.workflows.checker import Known, check_workflow
 
 
 def _check(data: bytes | str, **kw):
     if isinstance(data, str):
         data = data.encode()
-    return check_workflow(data, file="workflows/x.yaml", pack_ref="p", name="x", known_actions={"p.a"}, **kw)
+    return check_workflow(data, file="workflows/x.yaml", pack_ref="p", name="x", known=Known({"p.a"}), **kw)
 
 
 def codes(r):

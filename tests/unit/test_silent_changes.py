@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from attune.workflows.checker import check_action, check_workflow
+from attune.workflows.checker import Known, check_action, check_workflow
 from attune.workflows.loader import SourceFile
 from tests.hostile import PACK, VALID_FILES, _workflow, write_pack
 
@@ -16,7 +16,7 @@ OK = 'version: "1"\ntasks:\n  - name: a\n    action: p.act\n'
 
 
 def _check(text: str):
-    return check_workflow(text.encode(), file="workflows/w.yaml", pack_ref="p", name="w", known_actions={"p.act"})
+    return check_workflow(text.encode(), file="workflows/w.yaml", pack_ref="p", name="w", known=Known({"p.act"}))
 
 
 def _codes(r) -> list[str]:

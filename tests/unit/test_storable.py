@@ -7,8 +7,8 @@ import pytest
 
 from attune.actions.models import Action
 from attune.sync.models import PackFile, SyncStaging
-from attune.workflows.checker import check_action, check_pack, check_workflow
-from attune.workflows.loader import SourceFile, list_workflow_files, load_pack_dir
+from attune.workflows.checker import Known, check_action, check_pack, check_workflow
+from attune.workflows.loader import Selection, SourceFile, list_workflow_files, load_pack_dir, load_workflows
 from attune.workflows.models import WorkflowDefinition
 from tests.hostile import (
     ACTION,
@@ -28,7 +28,7 @@ OK = 'version: "1"\ntasks:\n  - name: a\n    action: p.act\n'
 
 def _check(text: str, pack_ref: str = "p", name: str = "w"):
     return check_workflow(
-        text.encode(), file=f"workflows/{name}.yaml", pack_ref=pack_ref, name=name, known_actions={f"{pack_ref}.act"}
+        text.encode(), file=f"workflows/{name}.yaml", pack_ref=pack_ref, name=name, known=Known({f"{pack_ref}.act"})
     )
 
 
@@ -130,8 +130,9 @@ def test_a_file_name_that_is_not_utf8_is_a_diagnostic_and_the_rest_registers(tmp
     assert_fits_db(report)
     # the listing a chunked sync splits gives the same names, and they select the files
     names = list_workflow_files(pack)
-    assert names == ["caf\\xe9.yaml", "ok.yaml"]
-    assert [f.path for f in load_pack_dir(pack, PACK, only={"caf\\xe9.yaml"}).workflows] == ["workflows/caf\\xe9.yaml"]
+    assert names == ["workflows/caf\\xe9.yaml", "workflows/ok.yaml"]
+    only = Selection(only={"workflows/caf\\xe9.yaml"})
+    assert [f.path for f in load_workflows(pack, PACK, selection=only).workflows] == ["workflows/caf\\xe9.yaml"]
 
 
 @pytest.mark.parametrize(

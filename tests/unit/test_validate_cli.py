@@ -95,11 +95,15 @@ def test_usage_errors_exit_2(args, tmp_path):
     assert attune(*args).returncode == 2
 
 
-def test_dir_without_workflows_is_usage_error(tmp_path):
-    (tmp_path / "empty_pack").mkdir()
+def test_dir_without_workflow_files_says_so(tmp_path):
+    # issue 13: a pack without workflows/ (Attune's action-linked layout keeps them in
+    # actions/workflows/) is read, and a pack with no workflow file at all is a warning,
+    # never a silent "0 workflows checked".
+    (tmp_path / "empty_pack" / "workflows").mkdir(parents=True)
     r = attune("validate", str(tmp_path / "empty_pack"))
-    assert r.returncode == 2
-    assert "no workflows/ directory" in r.stderr
+    assert r.returncode == 0
+    assert "warning no-workflows" in r.stdout
+    assert "0 workflows checked" in r.stdout
 
 
 def test_invalid_pack_ref_is_usage_error(tmp_path):

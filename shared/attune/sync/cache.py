@@ -83,23 +83,23 @@ class Prefetched:
     changed: int
 
 
-def read_cache(session: Session, pack_id: int, names: list[str] | None = None) -> dict[str, CachedFile]:
-    """The pack's cached files (only those of ``names``, workflow file names, when given)."""
-    if names is None:
+def read_cache(session: Session, pack_id: int, paths: list[str] | None = None) -> dict[str, CachedFile]:
+    """The pack's cached files (only those of ``paths``, workflow files' paths in the pack, when given)."""
+    if paths is None:
         return store.cached_files_of_pack(session, pack_id)
-    return store.cached_files(session, pack_id, [f"workflows/{n}" for n in names])
+    return store.cached_files(session, pack_id, paths)
 
 
-def changed_files(session: Session, *, pack_id: int, workflows_dir: Path, names: list[str]) -> Prefetched:
+def changed_files(session: Session, *, pack_id: int, pack_dir: Path, names: list[str]) -> Prefetched:
     """How many files a sync would have to read (their stat key is not the cached one),
-    found with one stat per file."""
+    found with one stat per file (``names``: paths in the pack, as the loader lists them)."""
     cache = store.cached_files_of_pack(session, pack_id)
     changed = 0
     keys: dict[str, str] = {}
-    dir_fd = os.open(workflows_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    dir_fd = os.open(pack_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
         for name in names:
-            c = cache.get("workflows/" + name)
+            c = cache.get(name)
             if c is None:
                 changed += 1
                 continue

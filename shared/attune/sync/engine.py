@@ -44,19 +44,33 @@ from attune.sync.schemas import (
     validate_result,
 )
 from attune.workflows import repository as workflows_repo
-from attune.workflows.checker import ActionResult, WorkflowResult, check_action, check_pack, check_workflow
+from attune.workflows.checker import (
+    ActionResult,
+    WorkflowResult,
+    check_action,
+    check_pack,
+    check_workflow,
+    links_of,
+    missing_links,
+    no_workflows_note,
+)
+from attune.workflows.context import Known, Link
 from attune.workflows.diagnostics import Diagnostic
 from attune.workflows.loader import (
-    WORKFLOW_EXTENSIONS,
+    LINKED_FOLDER,
+    Selection,
     SourceFile,
     list_workflow_files,
+    load_actions,
     load_pack_dir,
+    load_workflows,
     resolve_pack_dir,
+    workflow_name,
 )
 from attune.workflows.registrar import register_actions
 
 ProgressFn = Callable[[int, int], None]
-FOLDERS = ("workflows", "actions")
+FOLDERS = ("workflows", "actions", "actions/workflows")
 
 
 class PackChanged(AttuneError):
@@ -153,6 +167,7 @@ class Context:
     resolver: Resolver
     notes: list[Diagnostic] = field(default_factory=list)
     progress: ProgressFn | None = None  # told (files done, files listed) every 250 files
+    links: dict[str, Link] = field(default_factory=dict)  # action-linked workflow files -> their action
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,33 +183,35 @@ WHOLE = Slice()
 
 
 def _context(session: Session, target: Target) -> Context:
-    files = load_pack_dir(target.root, target.pack_ref, max_file_size=target.max_file_size, workflows=False)
+    files = load_actions(target.root, target.pack_ref, max_file_size=target.max_file_size)
     actions = [check_action(f, target.pack_ref) for f in files.actions]
     own_actions = {a.ref for a in actions if a.meta is not None}
     prefix = target.pack_ref + "."
-    workflows_dir = target.root / "workflows"
-
-    def own_workflow(ref: str) -> bool:
-        if not ref.startswith(prefix):
-            return False
-        stem = ref[len(prefix) :]
-        return any(os.path.isfile(workflows_dir / (stem + ext)) for ext in WORKFLOW_EXTENSIONS)
+    listed = list_workflow_files(target.root) or []
+    own_workflows = {prefix + workflow_name(path) for path in listed}
+    notes = [*files.notes, *missing_links(actions, listed)]
+    if not listed:
+        notes.append(no_workflows_note())
 
     pack_id = target.pack_id
+
+    def elsewhere(ref: str) -> bool:  # every workflow is an action too
+        return actions_repo.exists_outside(session, pack_id, ref) or workflows_repo.exists_outside(
+            session, pack_id, ref
+        )
+
     resolver = Resolver(
-        KnownRefs(own_actions.__contains__, lambda r: actions_repo.exists_outside(session, pack_id, r)),
-        KnownRefs(own_workflow, lambda r: workflows_repo.exists_outside(session, pack_id, r)),
+        KnownRefs(lambda r: r in own_actions or r in own_workflows, elsewhere),
+        KnownRefs(own_workflows.__contains__, lambda r: workflows_repo.exists_outside(session, pack_id, r)),
     )
-    return Context(actions, resolver, files.notes)
+    return Context(actions, resolver, notes, links=links_of(actions))
 
 
-def _check_file(f: SourceFile, pack_ref: str, resolver: Resolver) -> WorkflowResult:
+def _check_file(f: SourceFile, pack_ref: str, resolver: Resolver, links: dict[str, Link]) -> WorkflowResult:
     if f.data is None:
         return WorkflowResult(f.ref, f.name, f.path, f.content_hash, None, [f.problem] if f.problem else [])
-    return check_workflow(
-        f.data, file=f.path, pack_ref=pack_ref, name=f.name, known_actions=resolver.known_actions,
-        known_workflows=resolver.known_workflows, content_hash=f.content_hash,
-    )  # fmt: skip
+    known = Known(resolver.known_actions, resolver.known_workflows, links)
+    return check_workflow(f.data, file=f.path, pack_ref=pack_ref, name=f.name, known=known, content_hash=f.content_hash)
 
 
 @dataclass(slots=True)
@@ -219,14 +236,17 @@ def _read_and_check(
     resolver = ctx.resolver
 
     def skip(rel: str, key: str) -> bool:
+        if rel.startswith(LINKED_FOLDER + "/"):
+            return False  # its action file may have changed what it says: always read again
         c = cached.get(rel)
         return c is not None and c.stat == key and resolver.still_resolves(c.deps, c.unresolved)
 
-    files = load_pack_dir(
-        target.root, target.pack_ref, max_file_size=target.max_file_size, actions=False,
-        only=None if part.names is None else set(part.names), skip=None if target.force else skip,
+    selection = Selection(
+        only=None if part.names is None else set(part.names),
+        skip=None if target.force else skip,
         stat_keys=prefetched.stat_keys if prefetched is not None else None,
-    )  # fmt: skip
+    )
+    files = load_workflows(target.root, target.pack_ref, max_file_size=target.max_file_size, selection=selection)
     out = _Checked([f.path for f in files.workflows], [], [])
     total = len(files.workflows)
     for i, f in enumerate(files.workflows):
@@ -234,7 +254,7 @@ def _read_and_check(
         if f.unchanged:
             out.unchanged.append((position, f.path))
             continue
-        r = _check_file(f, target.pack_ref, resolver)
+        r = _check_file(f, target.pack_ref, resolver, ctx.links)
         out.rows.append(store.checked_row(target.job_id, part.index, position, f, r, resolver.unresolved(r.deps)))
         if ctx.progress is not None and i % 250 == 249:
             ctx.progress(i + 1, total)
@@ -284,8 +304,7 @@ def decide_fan_out(session: Session, target: Target, *, chunk_size: int) -> list
     prefetched = None
     if not target.force:
         # a re-sync that finds few changed files is cheaper in one task than in many
-        prefetched = cache.changed_files(session, pack_id=target.pack_id, workflows_dir=target.root / "workflows",
-                                         names=names)  # fmt: skip
+        prefetched = cache.changed_files(session, pack_id=target.pack_id, pack_dir=target.root, names=names)
         if prefetched.changed <= chunk_size:
             return prefetched
     starts = range(0, len(names), chunk_size)
@@ -314,7 +333,7 @@ def finish_chunked(session: Session, target: Target) -> SyncResult:
     store.lock_pack(session, target.pack_id)
     _check_unchanged_folders(target, target.folders)
     ctx = _context(session, target)
-    listing = load_pack_dir(target.root, target.pack_ref, actions=False, only=())
+    listing = load_workflows(target.root, target.pack_ref, selection=Selection(only=()))
     ctx.notes = [*ctx.notes, *listing.notes]  # what listing workflows/ says (skipped links)
     now = utcnow()
     same = store.identical_refs(session, job_id=target.job_id, pack_id=target.pack_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from attune.workflows.context import LINKED_FIELDS, Known, Link
 from attune.workflows.diagnostics import TOO_MANY, Diagnostic, error, limit_diagnostics, warning
 from attune.workflows.limits import (
     ENTRY_POINT_MAX,
@@ -19,7 +21,7 @@ from attune.workflows.limits import (
     may_hold_nul,
     nul_paths,
 )
-from attune.workflows.loader import PackFiles, SourceFile
+from attune.workflows.loader import WORKFLOW_EXTENSIONS, PackFiles, SourceFile
 from attune.workflows.parser import Locator, decode, parse_yaml
 from attune.workflows.validator import validate_document
 
@@ -55,6 +57,8 @@ class ActionResult:
     content_hash: str
     meta: dict[str, Any] | None  # label, description, runner_type, entry_point, parameters
     diagnostics: list[Diagnostic]
+    # its workflow_file (Attune's action-linked layout): (the file's path in the pack, the link)
+    link: tuple[str, Link] | None = None
 
 
 @dataclass(slots=True)
@@ -108,14 +112,7 @@ def _order(d: Diagnostic) -> tuple[bool, int, int]:
 
 
 def check_workflow(
-    data: bytes,
-    *,
-    file: str,
-    pack_ref: str,
-    name: str,
-    known_actions: Collection[str],
-    known_workflows: Collection[str] = (),
-    content_hash: str = "",
+    data: bytes, *, file: str, pack_ref: str, name: str, known: Known, content_hash: str = ""
 ) -> WorkflowResult:
     ref = f"{pack_ref}.{name}"
     text, problem = decode(data)
@@ -129,7 +126,7 @@ def check_workflow(
     deps: list[str] = []
     if not any(d.is_error for d in diags):
         definition, more, deps = validate_document(
-            doc, pack_ref=pack_ref, name=name, known_actions=known_actions, known_workflows=known_workflows
+            doc, pack_ref=pack_ref, name=name, known=known, link=known.links.get(file), locator=locator
         )
         diags.extend(more)
         diags.extend(_nul_errors(doc, text))
@@ -166,6 +163,7 @@ def check_action(f: SourceFile, pack_ref: str) -> ActionResult:
     doc, diags = parse_yaml(text, locator)
     ref = f.ref
     meta: dict[str, Any] | None = None
+    link = None
     if not any(d.is_error for d in diags):
         if not isinstance(doc, dict):
             diags.append(error("not-a-mapping", "Action file must be a mapping of fields"))
@@ -207,11 +205,52 @@ def check_action(f: SourceFile, pack_ref: str) -> ActionResult:
                 for path, message in json_problems(params, ("parameters",)):
                     diags.append(error("type", message, path))
             diags.extend(_nul_errors(doc, text))
+            link = _link(doc, f.path, ref, diags)
     if any(d.is_error for d in diags):
         meta = None
+        link = None
     diags = limit_diagnostics(diags)
     _place(diags, text, locator, f.path)
-    return ActionResult(ref, f.name, f.path, f.content_hash, meta, diags)
+    return ActionResult(ref, f.name, f.path, f.content_hash, meta, diags, link)
+
+
+def _link(doc: dict[Any, Any], action_file: str, ref: str, diags: list[Diagnostic]) -> tuple[str, Link] | None:
+    """The workflow file an action names (``workflow_file``, relative to ``actions/``, as in
+    Attune's pack loader) and the fields it supplies to it."""
+    target = doc.get("workflow_file")
+    if target is None:
+        return None
+    if type(target) is not str or not target.strip():
+        message = "Field 'workflow_file' must be a path such as workflows/<name>.workflow.yaml (ignored)"
+        diags.append(warning("workflow-file", message, ("workflow_file",)))
+        return None
+    path = posixpath.normpath(posixpath.join("actions", target))
+    if target.startswith("/") or path == ".." or path.startswith("../") or not path.endswith(WORKFLOW_EXTENSIONS):
+        message = f"Field 'workflow_file' ('{target}') must name a .yaml or .yml file inside the pack (ignored)"
+        diags.append(warning("workflow-file", message, ("workflow_file",)))
+        return None
+    fields = {k: doc[k] for k in LINKED_FIELDS if doc.get(k) is not None}
+    return path, Link(action_file, ref, fields)
+
+
+def links_of(actions: list[ActionResult]) -> dict[str, Link]:
+    """Workflow file path -> the action that links it (the first one, in file order)."""
+    out: dict[str, Link] = {}
+    for a in actions:
+        if a.link is not None:
+            out.setdefault(*a.link)
+    return out
+
+
+def missing_links(actions: list[ActionResult], workflow_paths: Collection[str]) -> list[Diagnostic]:
+    """A warning for each action whose ``workflow_file`` is not one of the pack's workflow files."""
+    listed = set(workflow_paths)
+    out = []
+    for a in actions:
+        if a.link is not None and a.link[0] not in listed:
+            message = f"Action {a.ref}: its workflow_file '{a.link[0]}' is not a workflow file of this pack"
+            out.append(warning("workflow-file", message, ("workflow_file",), file=a.file, line=1, column=1))
+    return out
 
 
 class _Either(Collection[str]):
@@ -230,6 +269,16 @@ class _Either(Collection[str]):
         return len(self.own | set(self.known))
 
 
+def no_workflows_note() -> Diagnostic:
+    return warning(
+        "no-workflows",
+        "The pack has no workflow file: none in workflows/ nor in actions/workflows/ (*.yaml, *.yml)",
+        file="workflows",
+        line=1,
+        column=1,
+    )
+
+
 def check_pack(
     files: PackFiles,
     *,
@@ -242,8 +291,15 @@ def check_pack(
     (what the caller knows is registered); ``progress`` is told (done, total) every 250 files."""
     report = PackReport(pack_ref=files.pack_ref, notes=list(files.notes))
     report.actions = [check_action(f, files.pack_ref) for f in files.actions]
-    actions = _Either({a.ref for a in report.actions if a.meta is not None}, known_actions)
-    workflows = _Either({w.ref for w in files.workflows}, known_workflows)
+    report.notes += missing_links(report.actions, [f.path for f in files.workflows])
+    if not files.workflows:
+        report.notes.append(no_workflows_note())
+    own_workflows = {w.ref for w in files.workflows}
+    known = Known(
+        _Either({a.ref for a in report.actions if a.meta is not None} | own_workflows, known_actions),
+        _Either(own_workflows, known_workflows),
+        links_of(report.actions),
+    )
     total = len(files.workflows)
     for i, f in enumerate(files.workflows):
         if progress is not None and i % 250 == 249:
@@ -257,8 +313,7 @@ def check_pack(
                 file=f.path,
                 pack_ref=files.pack_ref,
                 name=f.name,
-                known_actions=actions,
-                known_workflows=workflows,
+                known=known,
                 content_hash=f.content_hash,
             )
         )
@@ -267,11 +322,15 @@ def check_pack(
 
 __all__ = [
     "ActionResult",
+    "Known",
     "PackReport",
     "WorkflowResult",
     "check_action",
     "check_pack",
     "check_workflow",
     "error",
+    "links_of",
+    "missing_links",
+    "no_workflows_note",
     "warning",
 ]

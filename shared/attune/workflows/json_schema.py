@@ -47,3 +47,64 @@ def schema_errors(schema: Any) -> tuple[tuple[tuple[str | int, ...], str], ...]:
         except (TypeError, ValueError) as exc:
             return (((), f"not JSON: {exc}"),)
     return _schema_errors(canonical)
+
+
+# Keywords of a JSON Schema whose value is a mapping: a `parameters` with one of them at its
+# top level is a JSON Schema, not Attune's flat form.
+_SCHEMA_MAPPINGS = frozenset(
+    {
+        "properties",
+        "patternProperties",
+        "additionalProperties",
+        "definitions",
+        "$defs",
+        "dependentSchemas",
+        "items",
+        "not",
+        "if",
+        "then",
+        "else",
+        "contains",
+        "propertyNames",
+        "unevaluatedProperties",
+        "unevaluatedItems",
+    }
+)
+
+
+def is_flat_schema(schema: dict[Any, Any]) -> bool:
+    """Attune's flat form (its docs and fixtures: ``{url: {type: string, required: true}}``):
+    not empty, every value a mapping (a property's schema), no JSON Schema keyword."""
+    if not schema:
+        return False
+    return all(type(value) is dict and key not in _SCHEMA_MAPPINGS for key, value in schema.items())
+
+
+def flat_to_json_schema(flat: dict[Any, Any]) -> dict[str, Any]:
+    """The flat form as a JSON Schema: an object whose properties are the flat entries
+    (``required: true`` moved into the object's ``required`` list)."""
+    properties: dict[Any, Any] = {}
+    required = []
+    for name, prop in flat.items():
+        prop = dict(prop)
+        if prop.get("required") is True:
+            required.append(name)
+        if type(prop.get("required")) is bool:
+            del prop["required"]
+        properties[name] = prop
+    out: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        out["required"] = required
+    return out
+
+
+def parameter_names(schema: Any) -> set[str]:
+    """The parameter names a (normalised) schema declares, and its top-level keys (as Attune's
+    expression validator takes them)."""
+    if type(schema) is not dict:
+        return set()
+    names = {k for k in schema if type(k) is str}
+    props = schema.get("properties")
+    if type(props) is dict:
+        names.update(k for k in props if type(k) is str)
+    return names

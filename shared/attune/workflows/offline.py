@@ -85,9 +85,6 @@ def validate_path(
             "letters, digits, '_' or '-' (use --pack-ref)\n"
         )
         return EXIT_USAGE
-    if not (path / "workflows").is_dir():
-        err.write(f"error: {safe_text(str(path))} has no workflows/ directory\n")
-        return EXIT_USAGE
     try:
         files = load_pack_dir(path, ref, max_file_size=max_file_size)
     except PackDirectoryNotFound as exc:
