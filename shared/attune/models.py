@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from attune.actions.models import Action
 from attune.jobs.models import Job, JobLease
 from attune.packs.models import Pack
+from attune.revisions.models import WorkflowRevision
 from attune.sync.models import PackFile, SyncChunk, SyncStaging
 from attune.users.models import User
 from attune.workflows.models import WorkflowDefinition
@@ -21,5 +22,6 @@ __all__ = [
     "SyncStaging",
     "User",
     "WorkflowDefinition",
+    "WorkflowRevision",
     "metadata",
 ]

@@ -9,6 +9,7 @@ from attune.db.types import utcnow
 from attune.errors import Conflict, NotFound
 from attune.packs import repository
 from attune.packs.models import Pack, PackCreate, PackUpdate
+from attune.revisions import repository as revisions
 
 
 def pack_not_found(ref: str) -> NotFound:
@@ -57,8 +58,11 @@ def update_pack(session: Session, ref: str, data: PackUpdate) -> Pack:
     return pack
 
 
-def delete_pack(session: Session, ref: str) -> None:
+def delete_pack(session: Session, ref: str, *, by: str) -> None:
+    """Deletes the pack and its workflows; each workflow's history gets a tombstone by ``by``
+    (the history stays readable for revisions.retention_days)."""
     pack = repository.get_by_ref(session, ref, for_update=True)
     if pack is None:
         raise pack_not_found(ref)
+    revisions.tombstone_pack(session, pack, author=by, now=utcnow())
     repository.delete(session, pack)

@@ -81,6 +81,6 @@ def update_pack(ref: PackRef, body: PackUpdate, session: SessionDep, user: Curre
 @router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 422))
 def delete_pack(ref: PackRef, session: SessionDep, user: CurrentUser) -> Response:
     """Delete the pack and its registered workflows and actions (files on disk are untouched)."""
-    packs.delete_pack(session, ref)
+    packs.delete_pack(session, ref, by=user.login)
     session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
