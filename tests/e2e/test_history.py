@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import WORKER_CHUNK_SIZE, workflow_yaml
-from tests.e2e.test_sync import create_pack, sync, wait_job
+from tests.e2e.test_sync import create_pack, sync
 
 pytestmark = pytest.mark.e2e
 
@@ -276,7 +276,7 @@ def test_jobs_say_who_started_them_and_deleted_packs_keep_history(api, packs):
 
     assert client.delete("/api/v1/packs/hist", headers=auth).status_code == 204
     kept = revisions(client, auth, "hist.a")
-    assert [(r["number"], r["change"], r["author"], r["job_id"]) for r in kept][0] == (2, "remove", "alice", None)
+    assert (kept[0]["number"], kept[0]["change"], kept[0]["author"], kept[0]["job_id"]) == (2, "remove", "alice", None)
     # the sweep keeps them for revisions.retention_days, then removes them (a live pack's stay)
     packs.make("live", {"b.yaml": workflow_yaml("live.echo")})
     create_pack(client, auth, "live")

@@ -269,7 +269,8 @@ def sync_whole(
         # cached files to forget: gone from the listing, or read again (refused ones included)
         store.forget_unlisted(session, job_id=target.job_id, pack_id=target.pack_id, listed=checked.listed)
     now = utcnow()
-    history.record(session, target.stamp(now))
+    if checked.rows:  # the files read: only they can bring a new definition
+        history.record(session, target.stamp(now))
     removed, created = store.merge_read(session, job_id=target.job_id, pack_id=target.pack_id, now=now)
     history.tombstones(session, target.stamp(now), removed)
     unchanged_at = dict(checked.unchanged)
