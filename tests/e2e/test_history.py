@@ -4,11 +4,16 @@ that writes nothing and equals the sync that follows; who started each job."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import text
 
 from tests.conftest import WORKER_CHUNK_SIZE, workflow_yaml
+from tests.e2e.test_cli_client import cli
 from tests.e2e.test_sync import create_pack, sync
+
+__all__ = ["cli"]  # a fixture
 
 pytestmark = pytest.mark.e2e
 
@@ -290,3 +295,51 @@ def test_jobs_say_who_started_them_and_deleted_packs_keep_history(api, packs):
         assert service.sweep_expired(s, retention_days=1e-9) == 2
     assert client.get("/api/v1/workflows/hist.a/revisions", headers=auth).status_code == 404
     assert len(revisions(client, auth, "live.b")) == 1
+
+
+def test_cli_plan_history_and_diff(cli, packs):
+    from tests.e2e.test_cli_client import _login
+
+    root = packs.make("clih", {"a.yaml": workflow_yaml("clih.echo", desc="one"), "b.yaml": workflow_yaml("clih.echo")})
+    _login(cli)
+    assert cli("pack", "create", "clih").returncode == 0
+    assert cli("pack", "sync", "clih").returncode == 0  # after the auto-sync: nothing new
+
+    r = cli("pack", "plan", "clih")
+    assert r.returncode == 0, r.stderr
+    assert "No changes" in r.stdout and "Plan: 0 to create, 0 to update, 0 to remove, 2 unchanged" in r.stdout
+
+    (root / "workflows" / "a.yaml").write_text(workflow_yaml("clih.echo", desc='"[two]"'))
+    (root / "workflows" / "b.yaml").unlink()
+    (root / "workflows" / "c.yaml").write_text(BROKEN)
+    r = cli("pack", "plan", "clih")
+    assert r.returncode == 1, r.stdout + r.stderr  # a workflow with errors
+    assert "\x1b[" not in r.stdout  # plain when piped
+    lines = r.stdout.splitlines()
+    assert "  ~ workflow clih.a will be updated (revision 2)" in lines
+    assert "      fields changed: description" in lines
+    assert "      -description: one" in lines and "      +description: '[two]'" in lines  # markup-like text kept
+    assert "  - workflow clih.b will be removed (revision 2)" in lines
+    assert "  ! workflow clih.c has errors: will not register" in lines
+    assert any("missing-field: Missing required field: tasks" in line for line in lines)
+    assert lines[-1] == "Plan: 0 to create, 1 to update, 1 to remove, 0 unchanged, 1 with errors."
+    as_json = cli("pack", "plan", "clih", "--json")
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout)["counts"]["update"] == 1
+    (root / "workflows" / "c.yaml").unlink()
+    assert cli("pack", "plan", "clih").returncode == 0  # would apply cleanly
+
+    assert cli("pack", "sync", "clih").returncode == 0
+    r = cli("workflow", "history", "clih.a")
+    assert r.returncode == 0, r.stderr
+    assert "update" in r.stdout and "create" in r.stdout and "alice" in r.stdout and "auto" in r.stdout
+    hist = json.loads(cli("workflow", "history", "clih.a", "--json").stdout)
+    assert [x["number"] for x in hist["data"]] == [2, 1]
+    r = cli("workflow", "diff", "clih.a")  # the latest against the one before
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[:2] == ["clih.a: revision 1 -> 2", "fields changed: description"]
+    assert "+description: '[two]'" in r.stdout.splitlines()
+    r = cli("workflow", "diff", "clih.a", "1", "2")
+    assert "-description: '[two]'" in r.stdout.splitlines() and r.stdout.startswith("clih.a: revision 2 -> 1")
+    assert cli("workflow", "diff", "clih.a", "9").returncode == 4  # no such revision: refused
+    assert cli("workflow", "history", "clih.nope").returncode == 4
