@@ -318,7 +318,7 @@ def test_cli_plan_history_and_diff(cli, packs):
     lines = r.stdout.splitlines()
     assert "  ~ workflow clih.a will be updated (revision 2)" in lines
     assert "      fields changed: description" in lines
-    assert "      -description: one" in lines and "      +description: '[two]'" in lines  # markup-like text kept
+    assert "      -description: one" in lines and '      +description: "[two]"' in lines  # markup-like text kept
     assert "  - workflow clih.b will be removed (revision 2)" in lines
     assert "  ! workflow clih.c has errors: will not register" in lines
     assert any("missing-field: Missing required field: tasks" in line for line in lines)
@@ -338,8 +338,8 @@ def test_cli_plan_history_and_diff(cli, packs):
     r = cli("workflow", "diff", "clih.a")  # the latest against the one before
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[:2] == ["clih.a: revision 1 -> 2", "fields changed: description"]
-    assert "+description: '[two]'" in r.stdout.splitlines()
+    assert '+description: "[two]"' in r.stdout.splitlines()
     r = cli("workflow", "diff", "clih.a", "1", "2")
-    assert "-description: '[two]'" in r.stdout.splitlines() and r.stdout.startswith("clih.a: revision 2 -> 1")
+    assert '-description: "[two]"' in r.stdout.splitlines() and r.stdout.startswith("clih.a: revision 2 -> 1")
     assert cli("workflow", "diff", "clih.a", "9").returncode == 4  # no such revision: refused
     assert cli("workflow", "history", "clih.nope").returncode == 4
