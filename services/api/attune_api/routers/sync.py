@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
@@ -61,6 +62,29 @@ _COMMON = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class SyncRequest:
+    """What the sync endpoint's query asks for: the job kind (sync, or its plan) and options."""
+
+    kind: JobKind
+    options: dict[str, Any] | None
+
+
+def sync_request(
+    full: Annotated[
+        bool, Query(description="Read and check every file, even those unchanged since the last sync")
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        Query(
+            description="The plan instead of the sync: per workflow and action create, update, unchanged, "
+            "remove or error (updates with a structural summary and a unified diff); writes nothing"
+        ),
+    ] = False,
+) -> SyncRequest:
+    return SyncRequest(JobKind.PLAN if dry_run else JobKind.SYNC, {"full": True} if full else None)
+
+
 @router.post(
     "/{ref}/workflows/sync",
     response_model=Envelope[SyncResult | PlanResult],
@@ -74,16 +98,7 @@ async def sync_workflows(
     request: Request,
     user: CurrentUser,
     settings: SettingsDep,
-    full: Annotated[
-        bool, Query(description="Read and check every file, even those unchanged since the last sync")
-    ] = False,
-    dry_run: Annotated[
-        bool,
-        Query(
-            description="The plan instead of the sync: per workflow and action create, update, unchanged, "
-            "remove or error (updates with a structural summary and a unified diff); writes nothing"
-        ),
-    ] = False,
+    asked: Annotated[SyncRequest, Depends(sync_request)],
     wait: WaitQuery = None,
 ) -> Response:
     """Load, validate and register the pack's workflow files; waits for the worker's result.
@@ -93,10 +108,8 @@ async def sync_workflows(
     before) are not read again (`unchanged_count`). Workflows whose file was
     removed are deleted (listed in `removed`). With `dry_run=true`, a plan job runs the
     same sync and rolls it back: the answer is its plan (`PlanResult`)."""
-    options = {"full": True} if full else None
     wait_s = settings.celery.result_wait_seconds if wait is None else wait
-    kind = JobKind.PLAN if dry_run else JobKind.SYNC
-    return await _start_and_wait(request, ref, kind, wait_s, user_id=user.id, options=options)
+    return await _start_and_wait(request, ref, asked.kind, wait_s, user_id=user.id, options=asked.options)
 
 
 @router.post(
