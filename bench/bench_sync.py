@@ -269,14 +269,31 @@ def comparable(data: dict) -> dict:
     return out
 
 
-def touch_fraction(pack_dir: Path, fraction: float) -> int:
+def touch_fraction(pack_dir: Path, fraction: float, offset: int = 0) -> int:
     paths = sorted((pack_dir / "workflows").iterdir())
     step = max(1, int(1 / fraction))
     n = 0
-    for p in paths[::step]:
+    for p in paths[offset::step]:
         p.write_text(p.read_text().replace('description: "Synthetic', 'description: "Changed synthetic', 1))
         n += 1
     return n
+
+
+def revision_count(pack_ref: str) -> int:
+    import psycopg
+
+    with psycopg.connect(PG.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        row = conn.execute("SELECT count(*) FROM workflow_revisions WHERE pack_ref = %s", (pack_ref,)).fetchone()
+        return int(row[0]) if row else 0
+
+
+def timed_plan(stack: Stack, ref: str) -> tuple[float, dict]:
+    t0 = time.perf_counter()
+    r = stack.post(f"/api/v1/packs/{ref}/workflows/sync", params={"dry_run": "true"})
+    dt = time.perf_counter() - t0
+    if r.status_code != 200:
+        raise RuntimeError(f"plan answered {r.status_code}: {r.text[:500]}")
+    return dt, r.json()["data"]
 
 
 def many_packs(stack: Stack, refs: list[str]) -> float:
@@ -361,11 +378,21 @@ def run(workflows: int = 10000, packs: int = 200, per_pack: int = 50) -> dict[st
         out["cold_1_worker"] = cold1
         out["worker_rss_peak_mb"] = peak["mb"]
         out["registered"] = data1["registered_count"]
-        # re-sync, nothing changed
+        out["revisions_after_cold"] = revision_count("bench_0")
+        # re-sync, nothing changed: no revision written either
         out["resync_unchanged"] = min(timed_sync(stack, "bench_0")[0] for _ in range(3))
+        out["resync_unchanged_new_revisions"] = revision_count("bench_0") - out["revisions_after_cold"]
         # re-sync, 1% changed
         out["changed_files"] = touch_fraction(base / "bench_0", 0.01)
         out["resync_1pct"], _ = timed_sync(stack, "bench_0")
+        # the plan (dry run) of another 1% changed: best of two, writes nothing
+        touch_fraction(base / "bench_0", 0.01, offset=1)
+        before = revision_count("bench_0")
+        plans = [timed_plan(stack, "bench_0") for _ in range(2)]
+        out["plan_1pct"] = min(dt for dt, _ in plans)
+        out["plan_1pct_updates"] = plans[0][1]["counts"]["update"]
+        out["plan_wrote_revisions"] = revision_count("bench_0") - before
+        timed_sync(stack, "bench_0")  # applied: the next measures start from a synced pack
         # many packs, one worker
         refs = [f"many_{p}" for p in range(packs)]
         many_packs(stack, refs)  # first pass registers; the measured passes re-check everything

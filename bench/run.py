@@ -27,6 +27,8 @@ import bench_burst  # noqa: E402
 import bench_sync  # noqa: E402
 import bench_validate  # noqa: E402
 
+PREVIOUS_COLD_RATIO = 1.45  # cold sync / floor before revisions (README, run A)
+
 
 def burst_rows(b: dict) -> list[dict]:
     """A 300-request burst of reads and one of syncs against one API process (bench_burst)."""
@@ -87,8 +89,19 @@ def main() -> None:
         what = f"floor: read {f['read']:.2f} + parse {f['parse']:.2f} + COPY {f['copy']:.2f}"
         rows.append({"what": what, "value": round(fl, 3), "unit": "s", "target": "", "ok": True})
         ratio(f"cold sync, 1 worker ({s['cold_1_worker']:.2f} s) / floor", s["cold_1_worker"] / fl, 1.5)
+        # the cold sync now writes a revision per workflow: at most 10% above the cold sync before
+        # revisions (1.45x floor, README run A), both relative to the floor of their own run
+        ratio(f"cold sync with revisions ({s['revisions_after_cold']} revisions) / cold sync before (1.45x floor)",
+              s["cold_1_worker"] / fl / PREVIOUS_COLD_RATIO, 1.1)  # fmt: skip
         ratio(f"re-sync, nothing changed ({s['resync_unchanged']:.2f} s) / floor", s["resync_unchanged"] / fl, 0.1)
+        unchanged_revisions = s["resync_unchanged_new_revisions"]
+        rows.append({"what": "re-sync, nothing changed: revisions written", "value": unchanged_revisions,
+                     "unit": "", "target": "0", "ok": unchanged_revisions == 0})  # fmt: skip
         ratio(f"re-sync, 1% changed ({s['resync_1pct']:.2f} s) / floor", s["resync_1pct"] / fl, 0.15)
+        ratio(f"plan, 1% changed ({s['plan_1pct']:.2f} s, {s['plan_1pct_updates']} updates) / floor",
+              s["plan_1pct"] / fl, 0.2)  # fmt: skip
+        rows.append({"what": "plan: revisions written", "value": s["plan_wrote_revisions"], "unit": "",
+                     "target": "0", "ok": s["plan_wrote_revisions"] == 0})  # fmt: skip
         ratio(
             f"cold sync: 1 worker / 2 workers ({s['cold_2_workers']:.2f} s)",
             s["cold_1_worker"] / s["cold_2_workers"],

@@ -112,6 +112,13 @@ class SyncSettings(BaseModel):
     chunk_size: int = Field(default=1000, ge=10, le=1_000_000)
 
 
+class RevisionsSettings(BaseModel):
+    # The history of a deleted pack's workflows stays readable this long after its last
+    # revision (the deletion's tombstones), then the API's sweep removes it.
+    retention_days: float = Field(default=30.0, gt=0)
+    sweep_interval_seconds: float = Field(default=3600.0, gt=0)
+
+
 class MetricsSettings(BaseModel):
     # GET /metrics on the API (Prometheus text format).
     enabled: bool = True
@@ -171,6 +178,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     api: ApiSettings = ApiSettings()
     sync: SyncSettings = SyncSettings()
+    revisions: RevisionsSettings = RevisionsSettings()
     metrics: MetricsSettings = MetricsSettings()
 
     # True when no secret was configured and a random development one is used.

@@ -6,6 +6,7 @@ from attune.actions.models import Action
 from attune.auth.models import RefreshToken
 from attune.jobs.models import Job, JobLease
 from attune.packs.models import Pack
+from attune.revisions.models import WorkflowRevision
 from attune.sync.models import PackFile, SyncChunk, SyncStaging
 from attune.users.models import User
 from attune.workflows.models import WorkflowDefinition
@@ -23,5 +24,6 @@ __all__ = [
     "SyncStaging",
     "User",
     "WorkflowDefinition",
+    "WorkflowRevision",
     "metadata",
 ]

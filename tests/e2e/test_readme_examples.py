@@ -8,6 +8,8 @@ import re
 import shutil
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -108,3 +110,38 @@ def test_python_client_example(tmp_path, live_server, token, packs):
     assert r.returncode == 0, r.stderr
     assert "Synced 1 workflows" in r.stdout
     assert "Validation failed for py_pack.bad: Missing required field: tasks" in r.stdout
+
+
+def test_history_and_plan_example(tmp_path, live_server, token, packs):
+    if not shutil.which("jq") or not shutil.which("curl"):
+        pytest.skip("the example needs curl and jq")
+    root = packs.make("readme_hist", {"deploy_app.yaml": workflow_yaml("readme_hist.echo", desc="first")})
+    auth = {"Authorization": f"Bearer {token}"}
+    job = httpx.post(f"{live_server}/api/v1/packs", json={"ref": "readme_hist", "label": "x", "version": "1"},
+                     headers=auth).json()["job_id"]  # fmt: skip
+    for _ in range(600):  # its auto-sync writes revision 1
+        if httpx.get(f"{live_server}/api/v1/jobs/{job}", headers=auth).json()["data"]["status"] == "succeeded":
+            break
+        time.sleep(0.05)
+    (root / "workflows" / "deploy_app.yaml").write_text(workflow_yaml("readme_hist.echo", desc="second"))
+    script = tmp_path / "plan-then-sync.sh"
+    script.write_text(readme_block("history-example"))
+    env = {**os.environ, "TOKEN": token, "API_URL": live_server, "PACK_NAME": "readme_hist",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "ATTUNE_CLI_CONFIG": str(tmp_path / "cli.json")}  # fmt: skip
+    r = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert json.loads(lines[0]) == {"create": 0, "update": 1, "unchanged": 0, "remove": 0, "error": 0}
+    assert "  ~ workflow readme_hist.deploy_app will be updated (revision 2)" in lines
+    assert "Plan: 0 to create, 1 to update, 0 to remove, 0 unchanged, 0 with errors." in lines
+    assert "2 update by alice" in lines and "1 create by auto" in lines
+    assert "-description: first" in lines and "+description: second" in lines
+    assert "readme_hist.deploy_app: revision 1 -> 2" in lines
+
+    # a pack with an invalid workflow: the plan stops the script before the sync
+    (root / "workflows" / "broken.yaml").write_text("version: '1'\n")
+    r = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 1
+    assert "! workflow readme_hist.broken has errors: will not register" in r.stdout
+    assert "pack readme_hist:" not in r.stdout  # never synced

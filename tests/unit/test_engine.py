@@ -63,7 +63,8 @@ def db_engine(request, tmp_path_factory) -> Iterator[Engine]:
 @pytest.fixture
 def session(db_engine: Engine) -> Iterator[Session]:
     with Session(db_engine, expire_on_commit=False) as s:
-        for table in ("sync_staging", "sync_chunks", "pack_files", "workflow_definitions", "actions", "jobs", "packs"):
+        for table in ("sync_staging", "sync_chunks", "pack_files", "workflow_revisions", "workflow_definitions",
+                      "actions", "jobs", "packs"):  # fmt: skip
             s.execute(text(f"DELETE FROM {table}"))
         s.commit()
         yield s

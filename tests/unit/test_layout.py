@@ -15,6 +15,8 @@ SYNC_PATH = [
     "shared/attune/sync/engine.py",
     "shared/attune/sync/cache.py",
     "shared/attune/sync/store.py",
+    "shared/attune/sync/history.py",
+    "shared/attune/sync/plan.py",
     "shared/attune/workflows/loader.py",
     "shared/attune/workflows/checker.py",
     "shared/attune/workflows/registrar.py",

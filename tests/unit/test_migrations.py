@@ -13,7 +13,13 @@ from sqlalchemy import create_engine, text
 
 from tests.unit.test_engine import _postgres_url
 
-FROM_REVISIONS = ["0004", "0005"]  # schemas deployed before; add the next one each time
+FROM_REVISIONS = ["0004", "0005", "0006"]  # schemas deployed before; add the next one each time
+# a stored definition (keys in no particular order; Postgres reorders them anyway)
+DEFINITION = {
+    "version": "1.0",
+    "tasks": [{"name": "a", "action": "x.y", "retry": {"delay": 1.5}}],
+    "label": "é",
+}
 
 
 def _value(column: sa.Column, n: int):
@@ -79,6 +85,22 @@ def _snapshot(engine) -> dict:
         }
 
 
+def _check_history(conn) -> None:
+    """0007: every registered workflow has revision 1 (its definition, hashed as a sync hashes
+    it), and the jobs name who started them."""
+    from attune.revisions.content import definition_hash
+
+    columns = "ref, number, pack_ref, change, definition_hash, source_file, file_sha256, author"
+    rows = conn.execute(text(f"SELECT {columns} FROM workflow_revisions ORDER BY ref")).all()
+    assert [tuple(r) for r in rows] == [
+        (f"pack{n}.wf", 1, f"pack{n}", "create", definition_hash(DEFINITION), f"source_file-{n}", f"content_hash-{n}",
+         "migration")
+        for n in (1, 2)
+    ]  # fmt: skip
+    assert conn.execute(text("SELECT revision FROM workflow_definitions ORDER BY id")).scalars().all() == [1, 1]
+    assert conn.execute(text("SELECT started_by FROM jobs ORDER BY id")).scalars().all() == ["user1", "user2"]
+
+
 @pytest.mark.parametrize("start", FROM_REVISIONS)
 def test_upgrade_keeps_every_row(url, start):
     from sqlalchemy.pool import NullPool
@@ -93,19 +115,22 @@ def test_upgrade_keeps_every_row(url, start):
         for n in (1, 2):
             _fill(conn, meta.tables["packs"], n, id=n, ref=f"pack{n}")
             _fill(conn, meta.tables["users"], n, id=n, login=f"user{n}")
-            _fill(conn, meta.tables["workflow_definitions"], n, id=n, ref=f"pack{n}.wf", pack_id=n)
+            _fill(
+                conn, meta.tables["workflow_definitions"], n, id=n, ref=f"pack{n}.wf", pack_id=n, definition=DEFINITION
+            )
             _fill(conn, meta.tables["actions"], n, id=n, ref=f"pack{n}.act", pack_id=n)
             _fill(conn, meta.tables["pack_files"], n, pack_id=n, source_file=f"workflows/wf{n}.yaml", ref=f"pack{n}.wf")
         _fill(conn, meta.tables["jobs"], 1, status="succeeded", pack_id=1, pack_ref="pack1", kind="sync",
-              trigger="manual", result={"pack_ref": "pack1", "loaded_count": 1})  # fmt: skip
+              trigger="manual", result={"pack_ref": "pack1", "loaded_count": 1}, created_by=1)  # fmt: skip
         _fill(conn, meta.tables["jobs"], 2, status="running", pack_id=2, pack_ref="pack2", kind="sync",
-              trigger="auto")  # fmt: skip
+              trigger="auto", created_by=2)  # fmt: skip
     before = _snapshot(engine)
     upgrade(url, "head")
     assert _snapshot(engine) == before
     with engine.connect() as conn:  # what head added is there, empty for the old rows
         assert conn.execute(text("SELECT count(*) FROM job_leases")).scalar() == 0
         assert conn.execute(text("SELECT summary FROM jobs WHERE status = 'succeeded'")).scalar() is None
+        _check_history(conn)
     downgrade(url, start)
     assert _snapshot(engine) == before
     upgrade(url, "head")

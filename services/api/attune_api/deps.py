@@ -24,7 +24,7 @@ from attune.auth.security import decode_token
 from attune.config import Settings, get_settings
 from attune.db.engine import get_engine, read_only
 from attune.errors import Unauthorized
-from attune.refs import PACK_REF_DESCRIPTION, PACK_REF_MAX, PACK_REF_PATTERN
+from attune.refs import PACK_REF_DESCRIPTION, PACK_REF_MAX, PACK_REF_PATTERN, WORKFLOW_REF_MAX, WORKFLOW_REF_PATTERN
 from attune.users import service as users
 from attune.users.models import User
 
@@ -106,5 +106,15 @@ PackRef = Annotated[
         pattern=PACK_REF_PATTERN,
         description=PACK_REF_DESCRIPTION,
         examples=["my_pack"],
+    ),
+]
+
+WorkflowRef = Annotated[
+    str,
+    Path(
+        max_length=WORKFLOW_REF_MAX,
+        pattern=WORKFLOW_REF_PATTERN,
+        description="Workflow ref: <pack_ref>.<name>",
+        examples=["my_pack.deploy_app"],
     ),
 ]

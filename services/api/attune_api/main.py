@@ -14,10 +14,12 @@ from redis.asyncio import Redis
 from attune import __version__
 from attune.broker.notify import redis_url
 from attune.config import DEV_SECRET_NOTICE, get_settings
+from attune.db.engine import session_scope
 from attune.jobs import leases, pipeline
 from attune.observability import logs
+from attune.revisions import service as revisions_service
 from attune_api import admission, docs, errors, limits, observe
-from attune_api.routers import auth, health, jobs, packs, sync, workflows
+from attune_api.routers import auth, health, jobs, packs, revisions, sync, workflows
 from attune_api.schemas import ErrorBody
 
 log = logging.getLogger("attune.api")
@@ -39,6 +41,13 @@ async def every(interval: float, work: Callable[[], object], what: str) -> None:
         await asyncio.sleep(interval)
 
 
+def sweep_revisions() -> None:
+    with session_scope() as session:
+        removed = revisions_service.sweep_expired(session, retention_days=get_settings().revisions.retention_days)
+    if removed:
+        log.info("removed %d revisions of packs deleted long ago", removed)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
@@ -49,6 +58,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         asyncio.create_task(every(settings.celery.sweep_interval_seconds, pipeline.sweep_stale, "stale job sweep")),
         # the tasks of a worker host that died: sent again (jobs/leases.py)
         asyncio.create_task(every(settings.celery.lease_sweep_seconds, leases.sweep, "lease sweep")),
+        # the history of packs deleted more than revisions.retention_days ago
+        asyncio.create_task(every(settings.revisions.sweep_interval_seconds, sweep_revisions, "revision sweep")),
     ]
     try:
         yield
@@ -85,6 +96,7 @@ def create_app() -> FastAPI:
     app.include_router(packs.router)
     app.include_router(sync.router)
     app.include_router(workflows.router)
+    app.include_router(revisions.router)
     app.include_router(jobs.router)
     if settings.metrics.enabled:
         app.include_router(observe.router)

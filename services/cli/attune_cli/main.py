@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from attune_cli.client import commands as client_commands
+from attune_cli.client import history as client_history
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Attune pack-workflow service.")
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
@@ -23,6 +24,8 @@ app.command("login")(client_commands.login)
 app.command("logout")(client_commands.logout)
 app.add_typer(client_commands.pack_app, name="pack")
 app.add_typer(client_commands.job_app, name="job")
+client_commands.pack_app.command("plan")(client_history.pack_plan)
+app.add_typer(client_history.workflow_app, name="workflow")
 
 
 def _show_version(value: bool) -> None:

@@ -56,6 +56,12 @@ def validate_workflows(job_id: str) -> dict[str, object]:
     return pipeline.run(uuid.UUID(job_id))
 
 
+@app.task(name=TaskName.PLAN.value, base=JobTask)
+def plan_workflows(job_id: str) -> dict[str, object]:
+    """A sync's dry run: what it would create, update, remove; writes nothing."""
+    return pipeline.run(uuid.UUID(job_id))
+
+
 @app.task(name=TaskName.SYNC_CHUNK.value, base=JobTask)
 def sync_chunk(job_id: str, index: int, first_position: int, names: list[str]) -> dict[str, object]:
     """Check one slice of a large pack's files and stage the outcome."""

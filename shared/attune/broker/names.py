@@ -10,6 +10,7 @@ class TaskName(enum.StrEnum):
     # one task per job kind: the task name is the job kind's entry point
     SYNC = "packs.sync_workflows"
     VALIDATE = "packs.validate_workflows"
+    PLAN = "packs.plan_workflows"
     # a large pack's sync: one task per slice of files, then one that registers them all
     SYNC_CHUNK = "packs.sync_chunk"
     SYNC_FINISH = "packs.sync_finish"

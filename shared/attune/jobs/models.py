@@ -14,6 +14,7 @@ from attune.db.types import JSONType, TZDateTime, utcnow
 class JobKind(enum.StrEnum):
     SYNC = "sync"
     VALIDATE = "validate"
+    PLAN = "plan"  # a sync's dry run: what it would do, nothing written
 
 
 class JobStatus(enum.StrEnum):
@@ -60,6 +61,8 @@ class Job(SQLModel, table=True):
         default=None,
         sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
     )
+    # the login of the user who started it (kept as it was: an audit record)
+    started_by: str | None = Field(default=None, sa_column=Column(String(128), nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(TZDateTime, nullable=False))
     started_at: datetime | None = Field(default=None, sa_column=Column(TZDateTime, nullable=True))
     finished_at: datetime | None = Field(default=None, sa_column=Column(TZDateTime, nullable=True))

@@ -42,6 +42,7 @@ from attune.packs import repository as packs_repo
 from attune.packs import service as packs
 from attune.packs.models import Pack
 from attune.sync import engine, store
+from attune.sync import plan as dry_run
 from attune.sync.engine import Slice, Target
 from attune.sync.schemas import JobResult
 
@@ -203,7 +204,8 @@ def _target(s: Session, settings: Settings, job: Job) -> Target:
     pack = packs_repo.get_by_id(s, job.pack_id) if job.pack_id is not None else None
     if pack is None:
         raise PackGone(job.pack_ref)
-    return Target.of(settings, job_id=job.id, pack=pack, options=job.options)
+    author = "auto" if job.trigger == JobTrigger.AUTO.value else job.started_by or "unknown"
+    return Target.of(settings, job_id=job.id, pack=pack, options=job.options, author=author)
 
 
 def _transient(exc: BaseException) -> bool:
@@ -274,7 +276,7 @@ def _begin(job_id: uuid.UUID) -> str | None:
 
 
 def run(job_id: uuid.UUID) -> dict[str, Any]:
-    """The task of a sync or validate job."""
+    """The task of a sync, validate or plan job."""
     settings = get_settings()
     kind = _begin(job_id)
     if kind is None:
@@ -288,6 +290,10 @@ def run(job_id: uuid.UUID) -> dict[str, Any]:
                 checked = engine.validate(s, target, progress=_Progress(job_id))
                 job.progress_done = job.progress_total = checked.validated_count
                 result: JobResult = checked
+            elif kind == JobKind.PLAN.value:
+                planned = dry_run.plan(s, target, progress=_Progress(job_id))
+                job.progress_done = job.progress_total = planned.loaded_count
+                result = planned
             else:
                 plan = engine.decide_fan_out(s, target, chunk_size=settings.sync.chunk_size)
                 if isinstance(plan, list):

@@ -24,7 +24,7 @@ class JobPublic(BaseModel):
                     "id": "5294e9f9-694b-4c06-b5dd-3bca977f74f4", "kind": "sync", "trigger": "manual",
                     "status": "running", "pack_ref": "my_pack", "options": {},
                     "progress": {"done": 4000, "total": 10000}, "result": None, "error": None, "attempts": 1,
-                    "chunks_total": 10, "batch_id": None,
+                    "chunks_total": 10, "batch_id": None, "started_by": "alice",
                     "created_at": "2026-11-28T09:00:00Z", "started_at": "2026-11-28T09:00:01Z", "finished_at": None,
                     "duration_seconds": None,
                 }
@@ -33,7 +33,7 @@ class JobPublic(BaseModel):
     )  # fmt: skip
 
     id: uuid.UUID
-    kind: str = Field(description="sync or validate")
+    kind: str = Field(description="sync, validate or plan (a sync's dry run)")
     trigger: str = Field(description="manual, auto (pack create/update) or bulk (POST /packs/sync)")
     status: str = Field(description="queued, running, succeeded or failed")
     pack_ref: str
@@ -49,6 +49,8 @@ class JobPublic(BaseModel):
     attempts: int
     chunks_total: int | None = Field(description="Chunks a large pack's sync was split into (null: one task)")
     batch_id: uuid.UUID | None = Field(description="Shared by the jobs one POST /packs/sync started")
+    started_by: str | None = Field(default=None, description="Login of the user who started it (auto-syncs: "
+                                   "the user who created or updated the pack)")  # fmt: skip
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -78,6 +80,7 @@ class JobPublic(BaseModel):
             attempts=job.attempts,
             chunks_total=job.chunks_total,
             batch_id=job.batch_id,
+            started_by=job.started_by,
             created_at=job.created_at,
             started_at=job.started_at,
             finished_at=job.finished_at,

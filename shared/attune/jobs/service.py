@@ -17,6 +17,7 @@ from attune.jobs.models import Job, JobKind, JobStatus, JobTrigger
 from attune.jobs.schemas import BatchSummary
 from attune.packs.models import Pack
 from attune.sync.schemas import JobResult, dump_result, summarise
+from attune.users.models import User
 
 
 def create_job(
@@ -39,9 +40,15 @@ def create_job(
             pack_ref=pack.ref,
             options=options or {},
             created_by=user_id,
+            started_by=_login(session, user_id),
             batch_id=batch_id,
         ),
     )
+
+
+def _login(session: Session, user_id: int | None) -> str | None:
+    user = None if user_id is None else session.get(User, user_id)  # the identity map: once per session
+    return None if user is None else user.login
 
 
 def get_job(session: Session, job_id: uuid.UUID) -> Job:

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from attune.sync.schemas import SyncResult, ValidateResult
+from attune.sync.schemas import JobResult, SyncResult, ValidateResult
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ WORKFLOWS = Counter(
 TASKS = Counter("attune_worker_tasks", "Celery tasks run by this worker, by task and outcome", ["task", "outcome"])
 
 
-def record_job(kind: str, status: str, seconds: float | None, result: SyncResult | ValidateResult | None) -> None:
+def record_job(kind: str, status: str, seconds: float | None, result: JobResult | None) -> None:
     try:
         JOBS_FINISHED.labels(kind, status).inc()
         if seconds is not None:

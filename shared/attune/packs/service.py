@@ -15,6 +15,7 @@ from attune.errors import AttuneError, Conflict, NotFound
 from attune.packs import repository
 from attune.packs.models import Pack
 from attune.packs.schemas import PackCreate, PackUpdate
+from attune.revisions import repository as revisions
 
 
 def pack_not_found(ref: str) -> NotFound:
@@ -119,8 +120,11 @@ def update_pack(session: Session, ref: str, data: PackUpdate) -> Pack:
     return pack
 
 
-def delete_pack(session: Session, ref: str) -> None:
+def delete_pack(session: Session, ref: str, *, by: str) -> None:
+    """Deletes the pack and its workflows; each workflow's history gets a tombstone by ``by``
+    (the history stays readable for revisions.retention_days)."""
     pack = repository.get_by_ref(session, ref, for_update=True)
     if pack is None:
         raise pack_not_found(ref)
+    revisions.tombstone_pack(session, pack, author=by, now=utcnow())
     repository.delete(session, pack)

@@ -21,6 +21,7 @@ import stat
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from attune.config import Settings
 from attune.db.types import utcnow
 from attune.errors import AttuneError
 from attune.packs.models import Pack
-from attune.sync import cache, store
+from attune.sync import cache, history, store
 from attune.sync.cache import KnownRefs, Prefetched, Resolver
 from attune.sync.models import ERROR_STATUSES, STATUS_UNCHANGED, STATUS_UNCHANGED_ERROR
 from attune.sync.schemas import (
@@ -90,9 +91,10 @@ class Target:
     max_file_size: int
     force: bool = False  # read and check every file, even unchanged ones
     folders: str = ""  # the folders' identity when the job started (chunked syncs)
+    author: str = "auto"  # who the revisions it writes name: the job's user, "auto" for an auto-sync
 
     @classmethod
-    def of(cls, settings: Settings, *, job_id: uuid.UUID, pack: Pack, options: dict[str, Any]) -> Target:
+    def of(cls, settings: Settings, *, job_id: uuid.UUID, pack: Pack, options: dict[str, Any], author: str) -> Target:
         assert pack.id is not None
         root = resolve_pack_dir(settings.packs_base_dir, pack.ref)
         return cls(
@@ -103,7 +105,11 @@ class Target:
             settings.max_file_size,
             bool(options.get("full")),
             options.get("folders", ""),
+            author,
         )
+
+    def stamp(self, now: datetime) -> history.Stamp:
+        return history.Stamp(self.job_id, self.pack_ref, self.author, now)
 
 
 # -- the pack directory's folders ------------------------------------------------------
@@ -284,8 +290,12 @@ def sync_whole(
         # cached files to forget: gone from the listing, or read again (refused ones included)
         store.forget_unlisted(session, job_id=target.job_id, pack_id=target.pack_id, listed=checked.listed)
     now = utcnow()
-    same = store.identical_refs(session, job_id=target.job_id, pack_id=target.pack_id)
+    same: set[str] = set()
+    if checked.rows:  # the files read: only they can bring a new definition
+        same = store.identical_refs(session, job_id=target.job_id, pack_id=target.pack_id)
+        history.record(session, target.stamp(now))
     removed, created = store.merge_read(session, job_id=target.job_id, pack_id=target.pack_id, now=now)
+    history.tombstones(session, target.stamp(now), removed)
     unchanged_at = dict(checked.unchanged)
     staged = iter(store.report_rows(session, target.job_id) if checked.rows else ())
     from_cache = store.report_cached(session, target.pack_id) if unchanged_at else {}
@@ -337,7 +347,9 @@ def finish_chunked(session: Session, target: Target) -> SyncResult:
     ctx.notes = [*ctx.notes, *listing.notes]  # what listing workflows/ says (skipped links)
     now = utcnow()
     same = store.identical_refs(session, job_id=target.job_id, pack_id=target.pack_id)
+    history.record(session, target.stamp(now))
     removed, created = store.merge(session, job_id=target.job_id, pack_id=target.pack_id, now=now)
+    history.tombstones(session, target.stamp(now), removed)
     report = store.report_rows(session, target.job_id)
     register_actions(session, target.pack_id, ctx.actions, now)
     store.drop(session, target.job_id)
@@ -412,7 +424,9 @@ def _result(
         removed=removed,
         unchanged_count=unchanged,
         actions=ActionsSummary(
-            registered=sorted(a.ref for a in ctx.actions if a.meta is not None), errors=action_errors
+            registered=sorted(a.ref for a in ctx.actions if a.meta is not None),
+            errors=action_errors,
+            diagnostics={a.ref: [d.to_dict() for d in a.diagnostics] for a in ctx.actions if a.meta is None},
         ),
         notes=[d.to_dict() for d in ctx.notes],
     )

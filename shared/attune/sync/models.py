@@ -34,6 +34,8 @@ class SyncStaging(SQLModel, table=True):
     source_file: str = Field(max_length=1024)
     content_hash: str = Field(max_length=64)
     stat: str = Field(default="", sa_column=Column(String(100), nullable=False, server_default=""))
+    # sha256 of the normalised definition's canonical JSON (valid workflows): revisions compare it
+    definition_hash: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
     deps: list[str] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
     unresolved: list[str] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
     label: str | None = Field(default=None, max_length=255)

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from attune.revisions.content import StructuralSummary
+
 if TYPE_CHECKING:
     from attune.workflows.checker import PackReport
 
@@ -63,6 +65,9 @@ class WorkflowSyncEntry(BaseModel):
 class ActionsSummary(BaseModel):
     registered: list[str] = Field(default_factory=list, description="Action refs registered from actions/")
     errors: list[str] = Field(default_factory=list, description="One sentence per action file that did not register")
+    diagnostics: dict[str, Diagnostics] = Field(
+        default_factory=dict, description="Every diagnostic of each action that did not register, by ref"
+    )
 
 
 class SyncResult(BaseModel):
@@ -129,11 +134,44 @@ def validate_result(report: PackReport) -> ValidateResult:
     )
 
 
-JobResult = SyncResult | ValidateResult
+PLAN_CHANGES = ("create", "update", "unchanged", "remove", "error")
+
+
+class PlanEntry(BaseModel):
+    ref: str
+    change: str = Field(description="create, update, unchanged, remove or error")
+    revision: int | None = Field(
+        default=None, description="The revision the sync would write (create, update, remove; workflows only)"
+    )
+    summary: StructuralSummary | None = Field(
+        default=None, description="Workflows created or updated: tasks added, removed, changed; fields changed"
+    )
+    diff: str | None = Field(
+        default=None, description="Updated workflows: unified diff of the normalised YAML, registered -> files"
+    )
+    diagnostics: Diagnostics = Field(default_factory=list, description="Errors: every diagnostic")
+
+
+class PlanResult(BaseModel):
+    """What a sync of the pack would do now: computed by running it, then rolling it back."""
+
+    pack_ref: str
+    loaded_count: int = Field(description="Workflow files found")
+    counts: dict[str, int] = Field(description="Workflows by change: create, update, unchanged, remove, error")
+    workflows: list[PlanEntry] = Field(description="One entry per workflow, by ref")
+    actions: list[PlanEntry] = Field(description="One entry per action, by ref")
+    errors: list[str] = Field(description="The sync's error sentences (a workflow that would not register)")
+    notes: Diagnostics = Field(default_factory=list, description="What the pack's listing had to say")
+    job_id: uuid.UUID | None = None
+
+
+JobResult = SyncResult | ValidateResult | PlanResult
 
 
 def summarise(result: JobResult) -> dict[str, Any]:
     """The counts of a result: what a job listing shows."""
+    if isinstance(result, PlanResult):
+        return {**result.counts, "loaded_count": result.loaded_count, "error_count": len(result.errors)}
     if isinstance(result, SyncResult):
         return {
             "loaded_count": result.loaded_count, "registered_count": result.registered_count,

@@ -17,6 +17,7 @@ from sqlalchemy import TextClause, bindparam, delete, func, insert, select, text
 from sqlmodel import Session
 
 from attune.db.copy import copy_rows
+from attune.revisions.content import definition_hash
 from attune.sync.models import (
     STATUS_ERROR,
     STATUS_FILE_ERROR,
@@ -34,7 +35,7 @@ C = SyncChunk.__table__  # type: ignore[attr-defined]
 COLUMNS = (
     "job_id", "position", "ref", "chunk", "status", "name", "source_file", "content_hash", "stat",
     "label", "description", "version", "param_schema", "out_schema", "definition", "tags", "diagnostics",
-    "deps", "unresolved",
+    "deps", "unresolved", "definition_hash",
 )  # fmt: skip
 
 
@@ -111,11 +112,11 @@ def checked_row(
     if d is None:
         status = STATUS_FILE_ERROR if f.problem is not None else STATUS_ERROR
         return (job_id, position, r.ref, chunk, status, r.name, r.file, r.content_hash, f.stat,
-                None, None, None, None, None, None, None, diags, _json(r.deps), _json(unresolved))  # fmt: skip
+                None, None, None, None, None, None, None, diags, _json(r.deps), _json(unresolved), None)  # fmt: skip
     return (
         job_id, position, r.ref, chunk, STATUS_OK, r.name, r.file, r.content_hash, f.stat,
         d["label"], d["description"], d["version"], _json(d["parameters"]), _json(d["output"]), _json(d),
-        _json(d["tags"]), diags, _json(r.deps), _json(unresolved),
+        _json(d["tags"]), diags, _json(r.deps), _json(unresolved), definition_hash(d),
     )  # fmt: skip
 
 
@@ -200,9 +201,10 @@ _MERGE = text(
     """
     INSERT INTO workflow_definitions AS w
         (ref, pack_id, name, label, description, version, param_schema, out_schema, definition, tags,
-         warnings, source_file, content_hash, created_at, updated_at)
+         warnings, source_file, content_hash, revision, created_at, updated_at)
     SELECT s.ref, :pack_id, s.name, s.label, s.description, s.version, s.param_schema, s.out_schema,
-           s.definition, s.tags, s.diagnostics, s.source_file, s.content_hash, :now, :now
+           s.definition, s.tags, s.diagnostics, s.source_file, s.content_hash,
+           (SELECT max(r.number) FROM workflow_revisions r WHERE r.ref = s.ref), :now, :now
     FROM sync_staging s
     WHERE s.job_id = :job_id AND s.status = :ok
     ON CONFLICT (ref) DO UPDATE SET
@@ -210,7 +212,7 @@ _MERGE = text(
         version = excluded.version, param_schema = excluded.param_schema, out_schema = excluded.out_schema,
         definition = excluded.definition, tags = excluded.tags, warnings = excluded.warnings,
         source_file = excluded.source_file, content_hash = excluded.content_hash,
-        updated_at = excluded.updated_at
+        revision = excluded.revision, updated_at = excluded.updated_at
     WHERE w.pack_id = excluded.pack_id AND NOT ({same})
     RETURNING w.ref, (w.xmax = 0) AS inserted
     """.replace("{same}", _SAME.format(w="w", s="excluded", warnings="warnings"))

@@ -36,5 +36,7 @@ class WorkflowDefinition(SQLModel, table=True):
     warnings: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     source_file: str = Field(max_length=1024)
     content_hash: str = Field(max_length=64)
+    # the number of its current revision (GET /api/v1/workflows/{ref}/revisions/{revision})
+    revision: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(TZDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(TZDateTime, nullable=False))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class WorkflowSummary(BaseModel):
@@ -21,6 +21,7 @@ class WorkflowSummary(BaseModel):
     tags: list[str]
     source_file: str
     content_hash: str
+    revision: int | None = Field(default=None, description="Its current revision: GET .../{ref}/revisions/{revision}")
     created_at: datetime
     updated_at: datetime
 

@@ -98,7 +98,7 @@ async def delete_pack(ref: PackRef, user: CurrentUser) -> Response:
     """Delete the pack and its registered workflows and actions (files on disk are untouched)."""
 
     def delete(session: Session) -> None:
-        packs.delete_pack(session, ref)
+        packs.delete_pack(session, ref, by=user.login)
         session.commit()
 
     await write(delete)

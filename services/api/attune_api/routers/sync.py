@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session
@@ -13,14 +14,18 @@ from sqlmodel import Session
 from attune.jobs import pipeline
 from attune.jobs.models import JobKind
 from attune.jobs.schemas import Accepted, BulkSyncAccepted, BulkSyncRequest, JobPublic
-from attune.sync.schemas import SYNC_EXAMPLE, VALIDATE_EXAMPLE, SyncResult, ValidateResult, envelope_json
+from attune.sync.schemas import SYNC_EXAMPLE, VALIDATE_EXAMPLE, PlanResult, SyncResult, ValidateResult, envelope_json
 from attune_api.deps import CurrentUser, PackRef, SettingsDep, write
 from attune_api.schemas import Envelope, error_responses
 
 router = APIRouter(prefix="/api/v1/packs", tags=["pack workflows"], responses=error_responses(401, 503))
 
-_MESSAGES = {JobKind.SYNC: "Pack workflows synced successfully", JobKind.VALIDATE: "Pack workflows validated"}
-_VERBS = {JobKind.SYNC: "sync", JobKind.VALIDATE: "validate"}
+_MESSAGES = {
+    JobKind.SYNC: "Pack workflows synced successfully",
+    JobKind.VALIDATE: "Pack workflows validated",
+    JobKind.PLAN: "Plan of the pack's sync (dry run): nothing was written",
+}
+_VERBS = {JobKind.SYNC: "sync", JobKind.VALIDATE: "validate", JobKind.PLAN: "plan the sync of"}
 
 
 async def _start_and_wait(request: Request, ref: str, kind: JobKind, wait_s: float, **start: Any) -> Response:
@@ -58,9 +63,32 @@ _COMMON = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class SyncRequest:
+    """What the sync endpoint's query asks for: the job kind (sync, or its plan) and options."""
+
+    kind: JobKind
+    options: dict[str, Any] | None
+
+
+def sync_request(
+    full: Annotated[
+        bool, Query(description="Read and check every file, even those unchanged since the last sync")
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        Query(
+            description="The plan instead of the sync: per workflow and action create, update, unchanged, "
+            "remove or error (updates with a structural summary and a unified diff); writes nothing"
+        ),
+    ] = False,
+) -> SyncRequest:
+    return SyncRequest(JobKind.PLAN if dry_run else JobKind.SYNC, {"full": True} if full else None)
+
+
 @router.post(
     "/{ref}/workflows/sync",
-    response_model=Envelope[SyncResult],
+    response_model=Envelope[SyncResult | PlanResult],
     responses={
         **_COMMON,
         200: {"content": {"application/json": {"example": {"data": SYNC_EXAMPLE, "message": _MESSAGES[JobKind.SYNC]}}}},
@@ -71,9 +99,7 @@ async def sync_workflows(
     request: Request,
     user: CurrentUser,
     settings: SettingsDep,
-    full: Annotated[
-        bool, Query(description="Read and check every file, even those unchanged since the last sync")
-    ] = False,
+    asked: Annotated[SyncRequest, Depends(sync_request)],
     wait: WaitQuery = None,
 ) -> Response:
     """Load, validate and register the pack's workflow files; waits for the worker's result.
@@ -81,10 +107,10 @@ async def sync_workflows(
     Invalid workflows are listed in `errors` and never block the valid ones.
     Unchanged files (same inode, size and modification time, calls resolving as
     before) are not read again (`unchanged_count`). Workflows whose file was
-    removed are deleted (listed in `removed`)."""
-    options = {"full": True} if full else None
+    removed are deleted (listed in `removed`). With `dry_run=true`, a plan job runs the
+    same sync and rolls it back: the answer is its plan (`PlanResult`)."""
     wait_s = settings.celery.result_wait_seconds if wait is None else wait
-    return await _start_and_wait(request, ref, JobKind.SYNC, wait_s, user_id=user.id, options=options)
+    return await _start_and_wait(request, ref, asked.kind, wait_s, user_id=user.id, options=asked.options)
 
 
 @router.post(

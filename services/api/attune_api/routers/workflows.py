@@ -2,26 +2,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from sqlmodel import Session
 
-from attune.refs import PACK_REF_MAX, PACK_REF_PATTERN, WORKFLOW_REF_MAX, WORKFLOW_REF_PATTERN
+from attune.refs import PACK_REF_MAX, PACK_REF_PATTERN
 from attune.workflows import service as workflows
 from attune.workflows.schemas import WorkflowDetail, WorkflowSummary
-from attune_api.deps import CurrentUser, read
+from attune_api.deps import CurrentUser, WorkflowRef, read
 from attune_api.schemas import MAX_OFFSET, Envelope, Page, Pagination, error_responses
 
 router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"], responses=error_responses(401, 503))
-
-WorkflowRef = Annotated[
-    str,
-    Path(
-        max_length=WORKFLOW_REF_MAX,
-        pattern=WORKFLOW_REF_PATTERN,
-        description="Workflow ref: <pack_ref>.<name>",
-        examples=["my_pack.deploy_app"],
-    ),
-]
 
 
 def _summary(wf, pack_ref: str) -> WorkflowSummary:  # type: ignore[no-untyped-def]

@@ -1,0 +1,123 @@
+"""The revisions a sync writes, in its own transaction: one statement for the changed
+workflows (from the staging rows, joined to each ref's latest revision), one for the
+tombstones of the removed ones. A failed sync rolls both back with everything else.
+
+A staged valid workflow gets a revision when its ref has none yet, when its latest
+revision is a tombstone (it comes back: numbering continues), or when its definition's
+hash differs from the latest revision's. An unchanged definition writes nothing; nor
+does an unchanged file, which a whole-pack sync does not even stage.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+from sqlalchemy import bindparam, text
+from sqlmodel import Session
+
+from attune.db.types import TZDateTime
+from attune.revisions.models import CHANGE_CREATE, CHANGE_REMOVE, CHANGE_UPDATE
+from attune.sync.models import STATUS_OK, SyncStaging
+
+_JOB = bindparam("job_id", type_=SyncStaging.__table__.c.job_id.type)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """What every revision of one sync says of itself: which job, whose, when, which pack."""
+
+    job_id: uuid.UUID
+    pack_ref: str
+    author: str
+    now: datetime
+
+
+# the latest revision of each ref that {refs} selects
+_LATEST = """
+    SELECT r.ref, r.number, r.change, r.definition_hash FROM workflow_revisions r
+    JOIN (SELECT ref, max(number) AS number FROM workflow_revisions WHERE ref IN ({refs}) GROUP BY ref) m
+      ON m.ref = r.ref AND m.number = r.number
+    """
+
+_NOW = bindparam("now", type_=TZDateTime)
+_RECORD = text(
+    f"""
+    INSERT INTO workflow_revisions
+        (ref, number, pack_ref, change, definition_hash, definition, source_file, file_sha256, job_id, author,
+         created_at)
+    SELECT s.ref, COALESCE(l.number, 0) + 1, :pack_ref,
+           CASE WHEN l.number IS NULL OR l.change = :remove THEN :create ELSE :update END,
+           s.definition_hash, s.definition, s.source_file, s.content_hash, :job_id, :author, :now
+    FROM sync_staging s
+    LEFT JOIN ({_LATEST.format(refs="SELECT ref FROM sync_staging WHERE job_id = :job_id AND status = :ok")}) l
+      ON l.ref = s.ref
+    WHERE s.job_id = :job_id AND s.status = :ok
+      AND (l.number IS NULL OR l.change = :remove OR l.definition_hash <> s.definition_hash)
+    """
+).bindparams(
+    _JOB,
+    _NOW,
+    bindparam("ok", STATUS_OK),
+    bindparam("create", CHANGE_CREATE),
+    bindparam("update", CHANGE_UPDATE),
+    bindparam("remove", CHANGE_REMOVE),
+)
+
+_REFS = {
+    "postgresql": "SELECT unnest(CAST(:refs AS text[])) AS ref",
+    "sqlite": "SELECT value AS ref FROM json_each(:refs)",
+}
+
+_TOMBSTONES = """
+    INSERT INTO workflow_revisions (ref, number, pack_ref, change, job_id, author, created_at)
+    SELECT x.ref, COALESCE(l.number, 0) + 1, :pack_ref, :remove, :job_id, :author, :now
+    FROM ({refs}) x
+    LEFT JOIN ({latest}) l ON l.ref = x.ref
+    """
+
+
+def _stamp_params(stamp: Stamp) -> dict[str, object]:
+    return {"job_id": stamp.job_id, "pack_ref": stamp.pack_ref, "author": stamp.author, "now": stamp.now}
+
+
+def record(session: Session, stamp: Stamp) -> None:
+    """A revision for each staged valid workflow whose stored definition would change.
+    Call before the staging rows are merged (the merge reads the new revision numbers)."""
+    session.execute(_RECORD, _stamp_params(stamp))
+
+
+def tombstones(session: Session, stamp: Stamp, removed: Sequence[str]) -> None:
+    """A tombstone revision for each workflow the sync removed."""
+    if not removed:
+        return
+    dialect = session.get_bind().dialect.name
+    refs = _REFS.get(dialect, _REFS["postgresql"])
+    sql = _TOMBSTONES.format(refs=refs, latest=_LATEST.format(refs=refs))
+    param = orjson.dumps(list(removed)).decode() if dialect == "sqlite" else list(removed)
+    stmt = text(sql).bindparams(_JOB, _NOW, bindparam("remove", CHANGE_REMOVE))
+    session.execute(stmt, {**_stamp_params(stamp), "refs": param})
+
+
+_WRITTEN = text(
+    """
+    SELECT r.ref, r.number, r.change, CAST(r.definition AS TEXT), CAST(p.definition AS TEXT)
+    FROM workflow_revisions r
+    LEFT JOIN workflow_revisions p ON p.ref = r.ref AND p.number = r.number - 1
+    WHERE r.job_id = :job_id
+    """
+).bindparams(_JOB)
+
+
+def _loads(value: str | None) -> object:
+    return None if value is None else orjson.loads(value)
+
+
+def written(session: Session, job_id: uuid.UUID) -> dict[str, tuple]:
+    """ref -> (number, change, definition, the previous revision's definition) of the
+    revisions a job wrote."""
+    rows = session.execute(_WRITTEN, {"job_id": job_id})
+    return {ref: (n, change, _loads(new), _loads(old)) for ref, n, change, new, old in rows}
