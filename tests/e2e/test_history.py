@@ -10,10 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import WORKER_CHUNK_SIZE, workflow_yaml
-from tests.e2e.test_cli_client import cli
 from tests.e2e.test_sync import create_pack, sync
-
-__all__ = ["cli"]  # a fixture
 
 pytestmark = pytest.mark.e2e
 
@@ -298,7 +295,7 @@ def test_jobs_say_who_started_them_and_deleted_packs_keep_history(api, packs):
 
 
 def test_cli_plan_history_and_diff(cli, packs):
-    from tests.e2e.test_cli_client import _login
+    from tests.e2e.conftest import login as _login
 
     root = packs.make("clih", {"a.yaml": workflow_yaml("clih.echo", desc="one"), "b.yaml": workflow_yaml("clih.echo")})
     _login(cli)
