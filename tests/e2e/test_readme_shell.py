@@ -32,6 +32,7 @@ RUN_BY = {
     "quickstart-commands": "tests/e2e/test_quickstart.py",
     "quickstart-error": "tests/e2e/test_quickstart.py",
     "ci-cd-example": "tests/e2e/test_readme_examples.py",
+    "history-example": "tests/e2e/test_readme_examples.py",
     "http-examples": "tests/e2e/test_readme_shell.py",
     "sync-examples": "tests/e2e/test_readme_shell.py",
     "offline-validate": "tests/e2e/test_readme_shell.py",
