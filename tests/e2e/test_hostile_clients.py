@@ -249,21 +249,6 @@ def test_parallel_refreshes_with_one_token_against_the_server(live_server, user)
     assert sorted(statuses) == [200] + [401] * 9
 
 
-@pytest.fixture
-def cli(live_server, user, tmp_path):
-    env = {**os.environ, "ATTUNE_CLI_CONFIG": str(tmp_path / "cli.json"), "ATTUNE_SERVER": live_server}
-    env.pop("ATTUNE_TOKEN", None)
-
-    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "attune_cli.main", *args],
-            input=stdin, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
-        )  # fmt: skip
-
-    run.config = tmp_path / "cli.json"  # type: ignore[attr-defined]
-    return run
-
-
 def test_cli_keeps_the_rotated_refresh_token_and_logout_revokes_it(cli, live_server, user):
     r = cli("login", "--user", user["login"], "--password-stdin", stdin=user["password"] + "\n")
     assert r.returncode == 0, r.stderr
