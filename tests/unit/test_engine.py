@@ -482,3 +482,24 @@ def test_missing_pack_directory_names_the_path(session, tmp_path):
     assert dumped["error_diagnostics"] == {} and dumped["unchanged_count"] == 0
     checked = engine.validate(session, _target(session, tmp_path, pack))
     assert checked.pack_dir == str(tmp_path / "nowhere") and checked.errors == {"nowhere": [DIRECTORY_NOT_FOUND]}
+
+
+def test_own_workflow_refs_are_answered_as_the_listing_would(tmp_path: Path) -> None:
+    """A chunk asks whether a called ref is one of its pack's workflows without listing the
+    pack (engine.Listing.has_ref): the answer must be the listing's, for every layout."""
+    from attune.sync.engine import Listing, Target
+    from attune.workflows.loader import list_workflow_files, workflow_name
+
+    root = tmp_path / "p"
+    for folder in ("workflows", "actions/workflows"):
+        (root / folder).mkdir(parents=True)
+    for path in ("workflows/a.yaml", "workflows/b.yml", "workflows/c.workflow.yaml", "actions/workflows/d.workflow.yml",
+                 "actions/workflows/e.yaml", "workflows/bad name.yaml", "workflows/f.txt", "workflows/g.workflow.workflow.yaml"):  # fmt: skip
+        (root / path).write_text("x")
+    (root / "workflows" / "dir.yaml").mkdir()
+    (root / "workflows" / "link.yaml").symlink_to(root / "workflows" / "a.yaml")
+    listing = Listing(Target(uuid.uuid4(), 1, "p", root, 1 << 20))
+    listed = {"p." + workflow_name(path) for path in list_workflow_files(root) or []}
+    asked = ["p.a", "p.b", "p.c", "p.d", "p.e", "p.bad name", "p.f", "p.dir", "p.link", "p.c.workflow", "q.a", "p.",
+             "p.../p/workflows/a", "p.a\x00", "p.g", "p.g.workflow"]  # fmt: skip
+    assert {ref for ref in asked if listing.has_ref(ref)} == listed & set(asked)

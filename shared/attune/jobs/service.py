@@ -131,11 +131,12 @@ def set_progress(session: Session, job_id: uuid.UUID, done: int, total: int | No
 
 def mark_succeeded(session: Session, job: Job, result: JobResult) -> None:
     job.status = JobStatus.SUCCEEDED.value
-    job.result = dump_result(result)
+    job.result = dump_result(result)  # type: ignore[assignment]  # JSON text for the serialiser
     job.summary = summarise(result)
     job.finished_at = utcnow()
     session.add(job)
     session.flush()
+    session.expire(job, ["result"])  # read back as JSON, not as the fragment written
 
 
 def mark_failed(session: Session, job_id: uuid.UUID, error: str) -> None:

@@ -81,6 +81,7 @@ class Prefetched:
     cache: dict[str, CachedFile]
     stat_keys: dict[str, str]
     changed: int
+    names: list[str]  # the pack's workflow files, as list_workflow_files gave them
 
 
 def read_cache(session: Session, pack_id: int, paths: list[str] | None = None) -> dict[str, CachedFile]:
@@ -115,4 +116,4 @@ def changed_files(session: Session, *, pack_id: int, pack_dir: Path, names: list
                 changed += 1
     finally:
         os.close(dir_fd)
-    return Prefetched(cache, keys, changed)
+    return Prefetched(cache, keys, changed, names)

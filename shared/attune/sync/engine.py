@@ -42,6 +42,7 @@ from attune.sync.schemas import (
     SyncResult,
     ValidateResult,
     WorkflowSyncEntry,
+    trusted_entry,
     validate_result,
 )
 from attune.workflows import repository as workflows_repo
@@ -59,6 +60,8 @@ from attune.workflows.context import Known, Link
 from attune.workflows.diagnostics import Diagnostic
 from attune.workflows.loader import (
     LINKED_FOLDER,
+    WORKFLOW_EXTENSIONS,
+    WORKFLOW_SUFFIX,
     Selection,
     SourceFile,
     list_workflow_files,
@@ -66,7 +69,6 @@ from attune.workflows.loader import (
     load_pack_dir,
     load_workflows,
     resolve_pack_dir,
-    workflow_name,
 )
 from attune.workflows.registrar import register_actions
 
@@ -188,17 +190,52 @@ class Slice:
 WHOLE = Slice()
 
 
-def _context(session: Session, target: Target) -> Context:
+class Listing:
+    """The pack's workflow files (paths in the pack), listed once and only when asked. Whether
+    a ref is one of the pack's workflows is answered without listing (a chunk of a large pack
+    asks it of the few refs its tasks call, and listing 10,000 files per chunk cost more)."""
+
+    __slots__ = ("_paths", "_prefix", "_root")
+
+    def __init__(self, target: Target, paths: list[str] | None = None) -> None:
+        self._root = target.root
+        self._prefix = target.pack_ref + "."
+        self._paths = paths
+
+    def paths(self) -> list[str]:
+        if self._paths is None:
+            self._paths = list_workflow_files(self._root) or []
+        return self._paths
+
+    def has_ref(self, ref: str) -> bool:
+        """Whether a regular file of either layout names the workflow ``ref`` (what the listing
+        would hold: ``workflows/`` or ``actions/workflows/``, ``x.yaml``, ``x.yml`` or
+        ``x.workflow.yaml|yml``); the caller (KnownRefs) asks once per ref."""
+        if not ref.startswith(self._prefix):
+            return False
+        stem = ref[len(self._prefix) :]
+        if not stem or "/" in stem or "\0" in stem:
+            return False
+        # x.workflow.yaml names x: a stem ending so comes only from a file with the suffix twice
+        middles = (WORKFLOW_SUFFIX,) if stem.endswith(WORKFLOW_SUFFIX) else ("", WORKFLOW_SUFFIX)
+        for folder in ("workflows", LINKED_FOLDER):
+            for middle in middles:
+                for ext in WORKFLOW_EXTENSIONS:
+                    try:
+                        mode = os.lstat(self._root / folder / f"{stem}{middle}{ext}").st_mode
+                    except (OSError, ValueError):
+                        continue
+                    if stat.S_ISREG(mode):
+                        return True
+        return False
+
+
+def _context(session: Session, target: Target, listing: Listing) -> Context:
+    """The pack's actions and what its tasks may call. Its notes are the actions listing's;
+    ``listing_notes`` adds what the workflow files' listing says."""
     files = load_actions(target.root, target.pack_ref, max_file_size=target.max_file_size)
     actions = [check_action(f, target.pack_ref) for f in files.actions]
     own_actions = {a.ref for a in actions if a.meta is not None}
-    prefix = target.pack_ref + "."
-    listed = list_workflow_files(target.root) or []
-    own_workflows = {prefix + workflow_name(path) for path in listed}
-    notes = [*files.notes, *missing_links(actions, listed)]
-    if not listed:
-        notes.append(no_workflows_note())
-
     pack_id = target.pack_id
 
     def elsewhere(ref: str) -> bool:  # every workflow is an action too
@@ -207,10 +244,18 @@ def _context(session: Session, target: Target) -> Context:
         )
 
     resolver = Resolver(
-        KnownRefs(lambda r: r in own_actions or r in own_workflows, elsewhere),
-        KnownRefs(own_workflows.__contains__, lambda r: workflows_repo.exists_outside(session, pack_id, r)),
+        KnownRefs(lambda r: r in own_actions or listing.has_ref(r), elsewhere),
+        KnownRefs(listing.has_ref, lambda r: workflows_repo.exists_outside(session, pack_id, r)),
     )
-    return Context(actions, resolver, notes, links=links_of(actions))
+    return Context(actions, resolver, list(files.notes), links=links_of(actions))
+
+
+def listing_notes(ctx: Context, paths: list[str]) -> list[Diagnostic]:
+    """Actions whose workflow_file is not among the pack's workflow files; a pack without any."""
+    notes = missing_links(ctx.actions, paths)
+    if not paths:
+        notes.append(no_workflows_note())
+    return notes
 
 
 def _check_file(f: SourceFile, pack_ref: str, resolver: Resolver, links: dict[str, Link]) -> WorkflowResult:
@@ -279,10 +324,10 @@ def sync_whole(
     reason, folders = inspect_folders(target.root)
     if reason is not None:
         return SyncResult.refused(target.pack_ref, reason, str(target.root))
-    ctx = _context(session, target)
+    ctx = _context(session, target, Listing(target, prefetched.names if prefetched is not None else None))
     ctx.progress = progress
     checked, notes, cached = _read_and_check(session, target, ctx, WHOLE, prefetched)
-    ctx.notes = [*ctx.notes, *notes]
+    ctx.notes = [*ctx.notes, *listing_notes(ctx, checked.listed), *notes]
     _check_unchanged_folders(target, folders)
     store.stage_rows(session, checked.rows)
     listed = set(checked.listed)
@@ -324,7 +369,7 @@ def decide_fan_out(session: Session, target: Target, *, chunk_size: int) -> list
 def stage_chunk(session: Session, target: Target, *, part: Slice) -> int:
     """Checks one slice of a large pack's files and stages the outcome (a redelivered chunk
     replaces what it staged before). Returns the number of files staged."""
-    ctx = _context(session, target)
+    ctx = _context(session, target, Listing(target))
     checked, _, _ = _read_and_check(session, target, ctx, part, None)
     chunk = part.index
     _check_unchanged_folders(target, target.folders)
@@ -342,9 +387,10 @@ def finish_chunked(session: Session, target: Target) -> SyncResult:
     """Registers every staged chunk in the caller's transaction, under the pack's lock."""
     store.lock_pack(session, target.pack_id)
     _check_unchanged_folders(target, target.folders)
-    ctx = _context(session, target)
-    listing = load_workflows(target.root, target.pack_ref, selection=Selection(only=()))
-    ctx.notes = [*ctx.notes, *listing.notes]  # what listing workflows/ says (skipped links)
+    listing = Listing(target)
+    ctx = _context(session, target, listing)
+    skipped = load_workflows(target.root, target.pack_ref, selection=Selection(only=())).notes  # links, ...
+    ctx.notes = [*ctx.notes, *listing_notes(ctx, listing.paths()), *skipped]
     now = utcnow()
     same = store.identical_refs(session, job_id=target.job_id, pack_id=target.pack_id)
     history.record(session, target.stamp(now))
@@ -398,17 +444,10 @@ def _result(
             failed[ref] = diags
             continue
         warns = _loads(warnings_text if status == STATUS_UNCHANGED else diagnostics_text)
-        # built without validation: every value comes from rows this engine wrote
-        entry = WorkflowSyncEntry.model_construct(
-            ref_name=ref,
-            ref=ref,
-            created=ref in created,
-            workflow_def_id=wf_id,
-            warnings=[w["message"] for w in warns],
-            diagnostics=warns,
-            changed=status != STATUS_UNCHANGED and ref not in same,
+        changed = status != STATUS_UNCHANGED and ref not in same
+        entries.append(
+            trusted_entry(ref=ref, created=ref in created, workflow_def_id=wf_id, diagnostics=warns, changed=changed)
         )
-        entries.append(entry)
     action_errors = [
         f"Action {a.ref} ({a.file}): " + "; ".join(d.message for d in a.diagnostics if d.is_error)
         for a in ctx.actions

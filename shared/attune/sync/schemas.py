@@ -62,6 +62,28 @@ class WorkflowSyncEntry(BaseModel):
     )
 
 
+_ENTRY_FIELDS = frozenset(WorkflowSyncEntry.model_fields)
+
+
+def trusted_entry(
+    *, ref: str, created: bool, workflow_def_id: int, diagnostics: Diagnostics, changed: bool
+) -> WorkflowSyncEntry:
+    """A ``WorkflowSyncEntry`` built without validation, from values the engine read from rows
+    it wrote (one per workflow: ten thousand of them in a large pack's result, where
+    ``model_construct`` alone cost 0.15 s). Equal to the validated model
+    (tests/unit/test_sync_schemas.py)."""
+    entry = object.__new__(WorkflowSyncEntry)
+    values = {
+        "ref_name": ref, "ref": ref, "created": created, "workflow_def_id": workflow_def_id,
+        "warnings": [d["message"] for d in diagnostics], "diagnostics": diagnostics, "changed": changed,
+    }  # fmt: skip
+    object.__setattr__(entry, "__dict__", values)
+    object.__setattr__(entry, "__pydantic_fields_set__", _ENTRY_FIELDS)
+    object.__setattr__(entry, "__pydantic_extra__", None)
+    object.__setattr__(entry, "__pydantic_private__", None)
+    return entry
+
+
 class ActionsSummary(BaseModel):
     registered: list[str] = Field(default_factory=list, description="Action refs registered from actions/")
     errors: list[str] = Field(default_factory=list, description="One sentence per action file that did not register")
@@ -182,9 +204,11 @@ def summarise(result: JobResult) -> dict[str, Any]:
             "warning_count": result.warning_count}  # fmt: skip
 
 
-def dump_result(result: JobResult) -> dict[str, Any]:
-    """The JSON a job row stores."""
-    return result.model_dump(mode="json")
+def dump_result(result: JobResult) -> orjson.Fragment:
+    """The JSON a job row stores, serialised by pydantic-core straight to text (a fragment
+    that the engine's JSON serialiser, orjson, writes as it is): no Python dicts in between,
+    which cost 0.2 s for a 10,000-workflow result in a worker's heap."""
+    return orjson.Fragment(result.model_dump_json())
 
 
 def envelope_json(result_json: str, message: str) -> bytes:

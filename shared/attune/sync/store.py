@@ -8,6 +8,7 @@ unchanged file be skipped without being read.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -17,7 +18,6 @@ from sqlalchemy import TextClause, bindparam, delete, func, insert, select, text
 from sqlmodel import Session
 
 from attune.db.copy import copy_rows
-from attune.revisions.content import definition_hash
 from attune.sync.models import (
     STATUS_ERROR,
     STATUS_FILE_ERROR,
@@ -113,10 +113,11 @@ def checked_row(
         status = STATUS_FILE_ERROR if f.problem is not None else STATUS_ERROR
         return (job_id, position, r.ref, chunk, status, r.name, r.file, r.content_hash, f.stat,
                 None, None, None, None, None, None, None, diags, _json(r.deps), _json(unresolved), None)  # fmt: skip
+    canonical = r.canonical if r.canonical is not None else orjson.dumps(d, option=orjson.OPT_SORT_KEYS)
     return (
         job_id, position, r.ref, chunk, STATUS_OK, r.name, r.file, r.content_hash, f.stat,
-        d["label"], d["description"], d["version"], _json(d["parameters"]), _json(d["output"]), _json(d),
-        _json(d["tags"]), diags, _json(r.deps), _json(unresolved), definition_hash(d),
+        d["label"], d["description"], d["version"], _json(d["parameters"]), _json(d["output"]), canonical.decode(),
+        _json(d["tags"]), diags, _json(r.deps), _json(unresolved), hashlib.sha256(canonical).hexdigest(),
     )  # fmt: skip
 
 

@@ -35,6 +35,7 @@ class WorkflowResult:
     definition: dict[str, Any] | None  # None when the workflow has errors
     diagnostics: list[Diagnostic]
     deps: list[str] = field(default_factory=list)  # action/workflow refs its tasks call
+    canonical: bytes | None = None  # the definition's JSON, keys sorted: what is stored and hashed
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -93,17 +94,18 @@ def _nul_errors(doc: Any, text: str) -> list[Diagnostic]:
     ]
 
 
-def _unstorable(definition: dict[str, Any]) -> list[Diagnostic]:
+def _unstorable(definition: dict[str, Any]) -> tuple[list[Diagnostic], bytes | None]:
     """The last word before a definition is called valid: it is JSON the database stores.
     The rules above already refuse all of this; a gap in them is a diagnostic, never a
-    failed write of the whole pack."""
+    failed write of the whole pack. Returns the definition's canonical JSON (keys sorted:
+    what is stored and hashed) when it is storable."""
     try:
-        dumped = orjson.dumps(definition)
+        dumped = orjson.dumps(definition, option=orjson.OPT_SORT_KEYS)
     except TypeError as exc:  # orjson.JSONEncodeError: a type, a key, a number, a surrogate
-        return [error("not-storable", f"The workflow cannot be stored as JSON: {exc}")]
+        return [error("not-storable", f"The workflow cannot be stored as JSON: {exc}")], None
     if b"\\u0000" in dumped and nul_paths(definition):
-        return [error("nul-character", "The workflow holds a NUL character (\\0), which cannot be stored")]
-    return []
+        return [error("nul-character", "The workflow holds a NUL character (\\0), which cannot be stored")], None
+    return [], dumped
 
 
 def _order(d: Diagnostic) -> tuple[bool, int, int]:
@@ -123,6 +125,7 @@ def check_workflow(
     locator = Locator(text)
     doc, diags = parse_yaml(text, locator)
     definition = None
+    canonical: bytes | None = None
     deps: list[str] = []
     if not any(d.is_error for d in diags):
         definition, more, deps = validate_document(
@@ -131,14 +134,15 @@ def check_workflow(
         diags.extend(more)
         diags.extend(_nul_errors(doc, text))
         if definition is not None and not any(d.is_error for d in diags):
-            diags.extend(_unstorable(definition))
+            unstorable, canonical = _unstorable(definition)
+            diags.extend(unstorable)
     if any(d.is_error for d in diags):
-        definition = None
+        definition = canonical = None
     if diags:
         diags = limit_diagnostics(diags)  # before placing: placing is the costly part
         _place(diags, text, locator, file)
         diags.sort(key=_order)
-    return WorkflowResult(ref, name, file, content_hash, definition, diags, deps)
+    return WorkflowResult(ref, name, file, content_hash, definition, diags, deps, canonical)
 
 
 def _unreadable(f: SourceFile) -> list[Diagnostic]:

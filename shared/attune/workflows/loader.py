@@ -183,7 +183,12 @@ def _utf8(name: str) -> bool:
 def shown_name(filename: str) -> str:
     """A file name as it is stored and shown: the name itself when it is UTF-8 text
     without control characters, else with those escaped; bounded to fit a source_file."""
-    return safe_text(filename, SOURCE_FILE_MAX - len("actions/workflows/"))
+    if len(filename) <= _SHOWN_MAX and filename.isprintable():
+        return filename  # the common case, without a call (every listed file, every chunk)
+    return safe_text(filename, _SHOWN_MAX)
+
+
+_SHOWN_MAX = SOURCE_FILE_MAX - len("actions/workflows/")
 
 
 SkipFn = Callable[[str, str], bool]
