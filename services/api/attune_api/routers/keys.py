@@ -15,7 +15,7 @@ from attune_api.access import PackScope, allow
 from attune_api.deps import read, write
 from attune_api.schemas import Envelope, error_responses
 
-router = APIRouter(prefix="/api/v1/keys", tags=["API keys"], responses=error_responses(401, 403, 503))
+router = APIRouter(prefix="/api/v1/keys", tags=["API keys"], responses=error_responses(401, 403, 422, 503))
 
 # any user, logged in (a key cannot make, list or revoke keys)
 KeyManager = Annotated[Principal, Depends(allow(Role.VIEWER, PackScope.NONE, keys=False))]

@@ -15,7 +15,7 @@ from attune_api.access import Admin
 from attune_api.deps import read, write
 from attune_api.schemas import Envelope, error_responses
 
-router = APIRouter(prefix="/api/v1/users", tags=["users"], responses=error_responses(401, 403, 503))
+router = APIRouter(prefix="/api/v1/users", tags=["users"], responses=error_responses(401, 403, 422, 503))
 
 Login = Annotated[str, Path(max_length=128, pattern=LOGIN_PATTERN.pattern, examples=["bob"])]
 
