@@ -135,7 +135,7 @@ def configured(service_urls: tuple[str, str], packs_dir: Path) -> Iterator[dict[
     reset_engine()
 
 
-TABLES = "workflow_revisions, workflow_definitions, actions, jobs, packs, users"
+TABLES = "api_keys, workflow_revisions, workflow_definitions, actions, jobs, packs, users"
 
 
 @pytest.fixture

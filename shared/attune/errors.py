@@ -22,6 +22,12 @@ class Unauthorized(AttuneError):
     status_code = 401
 
 
+class Forbidden(AttuneError):
+    """Authenticated, but the caller's role or key does not allow this."""
+
+    status_code = 403
+
+
 class NotFound(AttuneError):
     status_code = 404
 

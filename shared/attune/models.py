@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from attune.access.models import ApiKey
 from attune.actions.models import Action
 from attune.auth.models import RefreshToken
 from attune.jobs.models import Job, JobLease
@@ -15,6 +16,7 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "Action",
+    "ApiKey",
     "Job",
     "JobLease",
     "Pack",

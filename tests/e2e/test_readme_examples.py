@@ -33,12 +33,20 @@ def token(live_server, user) -> str:
     return r.json()["data"]["access_token"]
 
 
+def pack_key(live_server: str, token: str, pack: str) -> str:
+    body = {"name": f"deploy-{pack}", "role": "editor", "packs": [pack]}
+    r = httpx.post(f"{live_server}/api/v1/keys", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 201, r.text
+    return r.json()["data"]["secret"]
+
+
 def run_script(tmp_path, live_server, token, pack, version="2.0.0"):
     if not shutil.which("jq") or not shutil.which("curl"):
         pytest.skip("the CI/CD example needs curl and jq")
     script = tmp_path / "deploy-pack.sh"
     script.write_text(readme_block("ci-cd-example"))
-    env = {**os.environ, "TOKEN": token, "API_URL": live_server, "PACK_NAME": pack, "PACK_VERSION": version}
+    key = pack_key(live_server, token, pack)  # as the README says: a key limited to the pack
+    env = {**os.environ, "TOKEN": key, "API_URL": live_server, "PACK_NAME": pack, "PACK_VERSION": version}
     return subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -92,6 +100,22 @@ def test_ci_cd_script_stops_on_unknown_pack(tmp_path, live_server, token):
     r = run_script(tmp_path, live_server, token, "never_created")
     assert r.returncode == 1
     assert "Pack 'never_created' not found" in r.stdout
+
+
+def test_ci_cd_script_with_a_key_of_another_pack_deploys_nothing(tmp_path, live_server, token, packs):
+    if not shutil.which("jq") or not shutil.which("curl"):
+        pytest.skip("the CI/CD example needs curl and jq")
+    packs.make("cicd_guarded", {"deploy_app.yaml": workflow_yaml("cicd_guarded.echo")})
+    headers = {"Authorization": f"Bearer {token}"}
+    httpx.post(f"{live_server}/api/v1/packs", json={"ref": "cicd_guarded", "label": "x", "version": "1.0.0"},
+               headers=headers)  # fmt: skip
+    script = tmp_path / "deploy-pack.sh"
+    script.write_text(readme_block("ci-cd-example"))
+    env = {**os.environ, "TOKEN": pack_key(live_server, token, "cicd_other"), "API_URL": live_server,
+           "PACK_NAME": "cicd_guarded", "PACK_VERSION": "3.0.0"}  # fmt: skip
+    r = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 1 and "limited to packs cicd_other" in r.stdout, r.stdout + r.stderr
+    assert httpx.get(f"{live_server}/api/v1/packs/cicd_guarded", headers=headers).json()["data"]["version"] == "1.0.0"
 
 
 def test_python_client_example(tmp_path, live_server, token, packs):

@@ -37,6 +37,7 @@ RUN_BY = {
     "sync-examples": "tests/e2e/test_readme_shell.py",
     "offline-validate": "tests/e2e/test_readme_shell.py",
     "production": "tests/e2e/test_readme_shell.py",
+    "access-example": "tests/e2e/test_readme_shell.py",
 }
 PRELUDE = """set -euo pipefail
 curl() { command curl --fail-with-body "$@"; }
@@ -106,6 +107,32 @@ def test_sync_examples(live_server, user, packs, tmp_path):
     r = run_block(_served(block("sync-examples"), live_server, user), env=_env(live_server, TOKEN=token), cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert '"ref":"my_pack.deploy_app"' in r.stdout.replace(" ", "")
+
+
+def test_access_example(live_server, user, packs, tmp_path):
+    """The pipeline with a key limited to my_pack: it syncs my_pack, is refused on another
+    pack, and is revoked at the end; the jobs name the key."""
+    token = httpx.post(f"{live_server}/auth/login", json=user).json()["data"]["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    packs.make("my_pack", {"deploy_app.yaml": workflow_yaml("my_pack.echo")})
+    packs.make("other_pack", {"deploy_app.yaml": workflow_yaml("other_pack.echo")})
+    for ref in ("my_pack", "other_pack"):
+        if httpx.get(f"{live_server}/api/v1/packs/{ref}", headers=headers).status_code == 404:
+            assert httpx.post(f"{live_server}/api/v1/packs", json={"ref": ref}, headers=headers).status_code == 201
+    env = _env(live_server, ATTUNE_CLI_CONFIG=str(tmp_path / "cli.json"), ATTUNE_SERVER=live_server)
+    env.pop("ATTUNE_TOKEN", None)
+    login = subprocess.run([sys.executable, "-m", "attune_cli.main", "login", "--user", user["login"],
+                            "--password-stdin"], input=user["password"] + "\n", capture_output=True, text=True,
+                           env=env, cwd=tmp_path)  # fmt: skip
+    assert login.returncode == 0, login.stderr
+    r = run_block(block("access-example"), env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "key:deploy-my_pack#" in r.stdout
+    assert "limited to packs my_pack: not 'other_pack'" in r.stderr
+    keys = httpx.get(f"{live_server}/api/v1/keys", headers=headers).json()["data"]
+    mine = [k for k in keys if k["name"] == "deploy-my_pack"]
+    assert mine and all(k["revoked_at"] for k in mine) and mine[0]["packs"] == ["my_pack"]
+    assert "atk_" not in r.stdout  # the secret was printed once, into DEPLOY_KEY
 
 
 def test_offline_validate_example(tmp_path):

@@ -30,6 +30,32 @@ def test_user_create_then_login(configured, db, client):
     assert login.status_code == 200
 
 
+def _role(login: str) -> str:
+    from attune.db.engine import session_scope
+    from attune.users.service import get_user
+
+    with session_scope() as s:
+        return get_user(s, login).role
+
+
+def test_user_create_without_role_is_an_admin_and_roles_change(configured, db, client):
+    """Tools outside the repository rely on `attune user create LOGIN --password-stdin` giving
+    every right: without --role it still makes an admin."""
+    assert _attune(configured, "user", "create", "root", "--password-stdin", stdin="a-long-password\n").returncode == 0
+    assert _role("root") == "admin"
+    r = _attune(configured, "user", "create", "vic", "--role", "viewer", "--password-stdin", stdin="a-long-password\n")
+    assert r.returncode == 0 and "viewer" in r.stdout, r.stderr
+    token = client.post("/auth/login", json={"login": "vic", "password": "a-long-password"}).json()["data"]
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    denied = client.post("/api/v1/packs", json={"ref": "nope"}, headers=headers)
+    assert denied.status_code == 403 and "'editor' role" in denied.json()["error"]
+    r = _attune(configured, "user", "role", "vic", "editor")
+    assert r.returncode == 0 and "'vic' is now editor" in r.stdout, r.stderr
+    assert client.post("/api/v1/packs", json={"ref": "nope"}, headers=headers).status_code != 403  # same token
+    assert _attune(configured, "user", "role", "vic", "owner").returncode == 2  # not a role
+    assert _attune(configured, "user", "role", "nobody", "viewer").returncode == 1
+
+
 def test_user_create_duplicate_fails(configured, db):
     assert _attune(configured, "user", "create", "dave", "--password-stdin", stdin="password-1\n").returncode == 0
     r = _attune(configured, "user", "create", "dave", "--password-stdin", stdin="password-2\n")

@@ -125,3 +125,42 @@ def test_0006_upgrades_and_downgrades_a_database_holding_data(empty_database: st
     upgrade(url, "head")  # and up again
     assert "refresh_tokens" in _tables(url)
     assert _data(url) == before
+
+
+def test_0008_makes_every_existing_user_an_admin_and_keeps_the_data(empty_database: str):
+    """Access (roles, API keys) on a database that holds packs, workflows, jobs and users at
+    0007: the users become admins (no one loses a right), the rest is kept, the new table
+    takes a key of an existing user, and the downgrade keeps the data too."""
+    from attune.db.migrate import downgrade, upgrade
+
+    url = empty_database
+    upgrade(url, "0004")
+    _fill_at_0004(url)
+    upgrade(url, "0007")
+    before = _data(url)
+    upgrade(url, "0008")
+    assert "api_keys" in _tables(url)
+    assert _data(url) == before
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT login, role FROM users")).all() == [("alice", "admin")]
+        assert conn.execute(text("SELECT started_by FROM jobs")).scalars().all() == ["alice"]
+        conn.execute(
+            text("INSERT INTO api_keys (id, name, user_id, role, secret_hash, created_at) "
+                 "VALUES ('0123456789abcdef', 'ci', 1, 'editor', :h, :t)"),
+            {"h": "0" * 64, "t": NOW},
+        )  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO users (id, login, password_hash, is_active, created_at) VALUES (2, 'new', 'x', true, :t)"
+            ),
+            {"t": NOW},
+        )
+        assert conn.execute(text("SELECT role FROM users WHERE id = 2")).scalar() == "admin"  # the column's default
+        conn.execute(text("DELETE FROM users WHERE id = 2"))
+    engine.dispose()
+    downgrade(url, "0007")
+    assert "api_keys" not in _tables(url)
+    assert _data(url) == before
+    upgrade(url, "head")
+    assert _data(url) == before

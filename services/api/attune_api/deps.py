@@ -16,17 +16,11 @@ from typing import Annotated, Concatenate, ParamSpec, TypeVar
 import anyio
 from fastapi import Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
-from attune.auth import service as auth_sessions
-from attune.auth.security import decode_token
 from attune.config import Settings, get_settings
 from attune.db.engine import get_engine, read_only
-from attune.errors import Unauthorized
 from attune.refs import PACK_REF_DESCRIPTION, PACK_REF_MAX, PACK_REF_PATTERN, WORKFLOW_REF_MAX, WORKFLOW_REF_PATTERN
-from attune.users import service as users
-from attune.users.models import User
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -75,28 +69,6 @@ async def _settings() -> Settings:
 
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
-
-_bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/login")
-
-
-def _active_user(session: Session, token: str) -> User:
-    return users.active_user(session, auth_sessions.user_of_access_token(session, get_settings().auth, token))
-
-
-async def current_user(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> User:
-    if credentials is None:
-        if request.headers.get("authorization"):
-            raise Unauthorized("Malformed Authorization header: expected 'Bearer <token>'")
-        raise Unauthorized("Missing bearer token: send 'Authorization: Bearer <token>'")
-    decode_token(get_settings().auth, credentials.credentials, "access")  # no database for a bad token
-    # Its own short read: no transaction (on SQLite, no lock) is held while the handler waits.
-    return await read(_active_user, credentials.credentials)
-
-
-CurrentUser = Annotated[User, Depends(current_user)]
 
 PackRef = Annotated[
     str,

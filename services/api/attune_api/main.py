@@ -18,8 +18,8 @@ from attune.db.engine import session_scope
 from attune.jobs import leases, pipeline
 from attune.observability import logs
 from attune.revisions import service as revisions_service
-from attune_api import admission, docs, errors, limits, observe
-from attune_api.routers import auth, health, jobs, packs, revisions, sync, workflows
+from attune_api import access, admission, docs, errors, limits, observe
+from attune_api.routers import auth, health, jobs, keys, packs, revisions, sync, users, workflows
 from attune_api.schemas import ErrorBody
 
 log = logging.getLogger("attune.api")
@@ -27,7 +27,10 @@ DESCRIPTION = """
 Loads workflow definitions from pack directories, validates them and keeps the
 database in step with the files. Log in with `POST /auth/login`, then send
 `Authorization: Bearer <access_token>` on every `/api/v1` request
-(the **Authorize** button here does that for you).
+(the **Authorize** button here does that for you), or an API key (`atk_...`,
+`POST /api/v1/keys`). Each operation says the role it needs: viewer (reads),
+editor (create, update, sync, validate, plan packs), admin (also delete packs,
+manage users and every key).
 """
 
 
@@ -91,6 +94,8 @@ def create_app() -> FastAPI:
     app.add_middleware(observe.RequestContext, access_level=logging.INFO if settings.json_logs else logging.DEBUG)
     errors.install(app)
     docs.install(app)  # /docs and /redoc from local assets, not a CDN
+    for router in (packs, sync, workflows, revisions, jobs, users, keys):
+        access.annotate(router.router)  # each route's role, in its OpenAPI operation
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(packs.router)
@@ -98,6 +103,8 @@ def create_app() -> FastAPI:
     app.include_router(workflows.router)
     app.include_router(revisions.router)
     app.include_router(jobs.router)
+    app.include_router(users.router)
+    app.include_router(keys.router)
     if settings.metrics.enabled:
         app.include_router(observe.router)
     return app

@@ -14,6 +14,7 @@ import typer
 
 from attune_cli.client import commands as client_commands
 from attune_cli.client import history as client_history
+from attune_cli.client import keys as client_keys
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Attune pack-workflow service.")
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
@@ -26,6 +27,7 @@ app.add_typer(client_commands.pack_app, name="pack")
 app.add_typer(client_commands.job_app, name="job")
 client_commands.pack_app.command("plan")(client_history.pack_plan)
 app.add_typer(client_history.workflow_app, name="workflow")
+app.add_typer(client_keys.key_app, name="key")
 
 
 def _show_version(value: bool) -> None:
@@ -198,12 +200,20 @@ def _read_password(password_stdin: bool) -> str:
     return password
 
 
+class RoleName(enum.StrEnum):
+    viewer = "viewer"
+    editor = "editor"
+    admin = "admin"
+
+
 @user_app.command("create")
 def user_create(
     login: str,
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin")] = False,
+    role: Annotated[RoleName, typer.Option("--role", help="viewer, editor or admin")] = RoleName.admin,
 ) -> None:
-    """Create a user (the password is read from stdin or prompted for)."""
+    """Create a user (the password is read from stdin or prompted for); an admin unless --role says otherwise."""
+    from attune.access.roles import Role
     from attune.db.engine import session_scope
     from attune.errors import AttuneError
     from attune.users.service import create_user
@@ -211,10 +221,26 @@ def user_create(
     password = _read_password(password_stdin)
     try:
         with session_scope() as session:
-            user = create_user(session, login, password)
+            user = create_user(session, login, password, Role(role.value))
     except AttuneError as exc:
         _fail(exc.message)
-    typer.echo(f"created user '{user.login}' (id {user.id})")
+    typer.echo(f"created user '{user.login}' (id {user.id}, {user.role})")
+
+
+@user_app.command("role")
+def user_role(login: str, role: Annotated[RoleName, typer.Argument(help="viewer, editor or admin")]) -> None:
+    """Set a user's role (on the server's database); its next request has the new rights."""
+    from attune.access.roles import Role
+    from attune.db.engine import session_scope
+    from attune.errors import AttuneError
+    from attune.users.service import update_user
+
+    try:
+        with session_scope() as session:
+            update_user(session, login, role=Role(role.value), active=None)
+    except AttuneError as exc:
+        _fail(exc.message)
+    typer.echo(f"'{login}' is now {role.value}")
 
 
 @user_app.command("password")

@@ -77,24 +77,62 @@ def _count_in_redis(url: str, key: str, window: int) -> tuple[int, float]:
     return int(count), float(ttl)
 
 
+def _count(settings: Settings, key: str) -> tuple[int, float]:
+    """Counts one attempt under ``key``: the attempts in its window and the seconds left."""
+    window = settings.auth.login_lockout_seconds
+    url = redis_url(settings)
+    if url is not None:
+        try:
+            return _count_in_redis(url, key, window)
+        except redis.RedisError as exc:
+            log.warning("login throttle: Redis unavailable (%s): counting in this process", exc)
+    return _local.incr(key, window)
+
+
 def attempt(settings: Settings, login: str, address: str) -> None:
     """Counts one login attempt for this login and address, before its password is
     checked; raises TooManyRequests when the attempts in the window exceed the limit."""
-    key = _key(login, address)
-    window = settings.auth.login_lockout_seconds
-    url = redis_url(settings)
-    count, left = 0, 0.0
-    if url is not None:
-        try:
-            count, left = _count_in_redis(url, key, window)
-        except redis.RedisError as exc:
-            log.warning("login throttle: Redis unavailable (%s): counting in this process", exc)
-            url = None
-    if url is None:
-        count, left = _local.incr(key, window)
+    count, left = _count(settings, _key(login, address))
     if count > settings.auth.login_max_failures:
         wait = max(int(left), 1)
         raise TooManyRequests(f"Too many failed logins: try again in {wait} seconds", retry_after=wait)
+
+
+# API keys are guessed per address, whatever key id is tried: one counter per address,
+# under a name no login can have (logins have no NUL).
+KEY_GUESSES = "\x00api-key"
+
+
+def _peek(settings: Settings, key: str) -> tuple[int, float]:
+    url = redis_url(settings)
+    if url is not None:
+        try:
+            pipe = _client(url).pipeline(transaction=True)
+            pipe.get(key)
+            pipe.ttl(key)
+            count, ttl = pipe.execute()
+            return int(count or 0), float(ttl)
+        except redis.RedisError as exc:
+            log.warning("key throttle: Redis unavailable (%s): counting in this process", exc)
+    with _local.lock:
+        count, until = _local.counts.get(key, (0, 0.0))
+        left = until - time.monotonic()
+    return (count, left) if left > 0 else (0, 0.0)
+
+
+def refuse_key_guesses(settings: Settings, address: str) -> None:
+    """Before an API key is checked: 429 when this address sent more than
+    ``auth.login_max_failures`` bad keys in the window (the window starts at the first)."""
+    count, left = _peek(settings, _key(KEY_GUESSES, address))
+    if count >= settings.auth.login_max_failures:
+        wait = max(int(left), 1)
+        raise TooManyRequests(f"Too many invalid API keys: try again in {wait} seconds", retry_after=wait)
+
+
+def key_refused(settings: Settings, address: str) -> None:
+    """An API key from this address was refused (unknown, wrong secret, revoked, expired).
+    Only failures count: a pipeline's many good calls never lock it out."""
+    _count(settings, _key(KEY_GUESSES, address))
 
 
 def reset(settings: Settings, login: str, address: str) -> None:

@@ -28,6 +28,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlmodel import Session
 
+from attune.access.principal import Principal
 from attune.broker import send
 from attune.broker.names import TaskName
 from attune.broker.notify import publish_done, wait_for_message
@@ -78,17 +79,17 @@ def add(
     *,
     kind: JobKind,
     trigger: JobTrigger,
-    user_id: int | None,
+    by: Principal | None,
     options: dict | None = None,
 ) -> Job:
     """A queued job row in the caller's transaction; ``enqueue`` it after the commit."""
-    return jobs.create_job(session, pack, kind, trigger, options=options, user_id=user_id)
+    return jobs.create_job(session, pack, kind, trigger, options=options, by=by)
 
 
-def add_auto_sync(session: Session, pack: Pack, *, user_id: int | None) -> Job:
+def add_auto_sync(session: Session, pack: Pack, *, by: Principal | None) -> Job:
     """The sync that follows a pack's create or update (SPEC section 2: never fails the pack)."""
     options = {"skip_validation_errors": True}
-    return add(session, pack, kind=JobKind.SYNC, trigger=JobTrigger.AUTO, user_id=user_id, options=options)
+    return add(session, pack, kind=JobKind.SYNC, trigger=JobTrigger.AUTO, by=by, options=options)
 
 
 def enqueue(session: Session, job: Job) -> str | None:
@@ -103,7 +104,7 @@ def enqueue(session: Session, job: Job) -> str | None:
     return None
 
 
-def start(pack_ref: str, *, kind: JobKind, user_id: int | None, options: dict | None = None) -> uuid.UUID:
+def start(pack_ref: str, *, kind: JobKind, by: Principal | None, options: dict | None = None) -> uuid.UUID:
     """A manual job, in its own short transaction: NotFound for an unknown pack,
     DependencyUnavailable when the broker is down."""
     with Session(get_engine(), expire_on_commit=False) as session:
@@ -111,7 +112,7 @@ def start(pack_ref: str, *, kind: JobKind, user_id: int | None, options: dict | 
         # Visible to the worker at once; if the database crashed before flushing it, the
         # caller got no answer and the job never ran: nothing to lose by not waiting for the disk.
         jobs.relax_durability(session)
-        job = add(session, pack, kind=kind, trigger=JobTrigger.MANUAL, user_id=user_id, options=options)
+        job = add(session, pack, kind=kind, trigger=JobTrigger.MANUAL, by=by, options=options)
         session.commit()
         failure = enqueue(session, job)
     if failure is not None:
@@ -119,15 +120,13 @@ def start(pack_ref: str, *, kind: JobKind, user_id: int | None, options: dict | 
     return job.id
 
 
-def start_batch(session: Session, refs: Sequence[str] | None, *, user_id: int | None) -> tuple[uuid.UUID, list[Job]]:
+def start_batch(session: Session, refs: Sequence[str] | None, *, by: Principal | None) -> tuple[uuid.UUID, list[Job]]:
     """One sync job per pack (every pack when ``refs`` is None), sharing a batch id. An
     unknown ref is a NotFound before anything starts."""
     wanted = packs.all_refs(session) if refs is None else list(dict.fromkeys(refs))
     targets = [packs.get_pack(session, r, keep=True) for r in wanted]
     batch_id = uuid.uuid4()
-    started = [
-        jobs.create_job(session, p, JobKind.SYNC, JobTrigger.BULK, user_id=user_id, batch_id=batch_id) for p in targets
-    ]
+    started = [jobs.create_job(session, p, JobKind.SYNC, JobTrigger.BULK, by=by, batch_id=batch_id) for p in targets]
     session.commit()
     for job in started:
         if enqueue(session, job) is not None:

@@ -49,8 +49,8 @@ class JobPublic(BaseModel):
     attempts: int
     chunks_total: int | None = Field(description="Chunks a large pack's sync was split into (null: one task)")
     batch_id: uuid.UUID | None = Field(description="Shared by the jobs one POST /packs/sync started")
-    started_by: str | None = Field(default=None, description="Login of the user who started it (auto-syncs: "
-                                   "the user who created or updated the pack)")  # fmt: skip
+    started_by: str | None = Field(default=None, description="Who started it: a login, or an API key as "
+                                   "`key:<name>#<id>` (auto-syncs: who created or updated the pack)")  # fmt: skip
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

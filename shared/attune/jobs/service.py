@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session
 
+from attune.access.principal import Principal
 from attune.db.types import utcnow
 from attune.errors import NotFound
 from attune.jobs import repository
@@ -17,7 +18,6 @@ from attune.jobs.models import Job, JobKind, JobStatus, JobTrigger
 from attune.jobs.schemas import BatchSummary
 from attune.packs.models import Pack
 from attune.sync.schemas import JobResult, dump_result, summarise
-from attune.users.models import User
 
 
 def create_job(
@@ -27,7 +27,7 @@ def create_job(
     trigger: JobTrigger,
     *,
     options: dict[str, Any] | None = None,
-    user_id: int | None = None,
+    by: Principal | None = None,
     batch_id: uuid.UUID | None = None,
 ) -> Job:
     return repository.add(
@@ -39,16 +39,11 @@ def create_job(
             pack_id=pack.id,
             pack_ref=pack.ref,
             options=options or {},
-            created_by=user_id,
-            started_by=_login(session, user_id),
+            created_by=None if by is None else by.user_id,
+            started_by=None if by is None else by.actor,
             batch_id=batch_id,
         ),
     )
-
-
-def _login(session: Session, user_id: int | None) -> str | None:
-    user = None if user_id is None else session.get(User, user_id)  # the identity map: once per session
-    return None if user is None else user.login
 
 
 def get_job(session: Session, job_id: uuid.UUID) -> Job:

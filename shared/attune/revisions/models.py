@@ -40,6 +40,6 @@ class WorkflowRevision(SQLModel, table=True):
         default=None,
         sa_column=Column(Uuid, ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True, index=True),
     )
-    # the login of the user who started the job, "auto" for an auto-sync
+    # who started the job (a login, or ``key:<name>#<id>``), "auto" for an auto-sync
     author: str = Field(sa_column=Column(String(128), nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(TZDateTime, nullable=False))

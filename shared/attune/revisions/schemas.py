@@ -22,7 +22,9 @@ class RevisionSummary(BaseModel):
     source_file: str | None
     file_sha256: str | None = Field(description="sha256 of the source file's bytes")
     job_id: uuid.UUID | None = Field(description="The sync job that wrote it (null: a pack deletion, a migration)")
-    author: str = Field(description="The login of the user who started the job; 'auto' for an auto-sync")
+    author: str = Field(
+        description="Who started the job: a login, or an API key as 'key:<name>#<id>'; 'auto' for an auto-sync"
+    )
     created_at: datetime
 
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from sqlmodel import Session
 
+from attune.access.roles import Role
 from attune.auth.security import hash_password, verify_password
 from attune.errors import BadRequest, Conflict, NotFound, Unauthorized
 from attune.users import repository
@@ -14,14 +16,15 @@ MIN_PASSWORD = 8
 INVALID_CREDENTIALS = "Invalid login or password"
 
 
-def create_user(session: Session, login: str, password: str) -> User:
+def create_user(session: Session, login: str, password: str, role: Role = Role.ADMIN) -> User:
+    """A user with ``role``; admin unless told (``attune user create`` has always given every right)."""
     if not LOGIN_PATTERN.match(login):
         raise BadRequest("Login must be 1-128 characters: letters, digits, '_', '.', '@' or '-'")
     if len(password) < MIN_PASSWORD:
         raise BadRequest(f"Password must be at least {MIN_PASSWORD} characters")
     if repository.get_by_login(session, login):
         raise Conflict(f"User '{login}' already exists")
-    return repository.add(session, User(login=login, password_hash=hash_password(password)))
+    return repository.add(session, User(login=login, password_hash=hash_password(password), role=Role(role).value))
 
 
 def set_password(session: Session, login: str, password: str) -> User:
@@ -54,3 +57,37 @@ def active_user(session: Session, user_id: int) -> User:
 
 def has_users(session: Session) -> bool:
     return repository.count(session) > 0
+
+
+def get_user(session: Session, login: str) -> User:
+    user = repository.get_by_login(session, login)
+    if user is None:
+        raise NotFound(f"User '{login}' not found")
+    return user
+
+
+def get_user_by_id(session: Session, user_id: int) -> User:
+    user = repository.get(session, user_id)
+    if user is None:
+        raise NotFound(f"User {user_id} not found")
+    return user
+
+
+def list_users(session: Session) -> Sequence[User]:
+    return repository.list_all(session)
+
+
+def update_user(session: Session, login: str, *, role: Role | None, active: bool | None) -> User:
+    """Sets a user's role and/or whether it is active; both take effect on its next request
+    (tokens and keys are checked against the user each time)."""
+    user = get_user(session, login)
+    demoted = (role is not None and role != Role.ADMIN) or active is False
+    if demoted and user.role == Role.ADMIN and user.is_active and repository.count_active_admins(session) <= 1:
+        raise Conflict(f"'{login}' is the last active admin: make another admin first")
+    if role is not None:
+        user.role = Role(role).value
+    if active is not None:
+        user.is_active = active
+    session.add(user)
+    session.flush()
+    return user

@@ -1,16 +1,20 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import Field
 from sqlmodel import Session
 
+from attune.access.principal import Principal
+from attune.access.roles import Role
 from attune.jobs import pipeline
 from attune.jobs.models import Job
 from attune.packs import service as packs
 from attune.packs.schemas import PackCreate, PackPublic, PackUpdate
-from attune_api.deps import CurrentUser, PackRef, SettingsDep, read, write
+from attune_api.access import Admin, Editor, PackScope, Viewer, allow
+from attune_api.deps import PackRef, SettingsDep, read, write
 from attune_api.schemas import MAX_OFFSET, Envelope, Page, Pagination, error_responses
 
 
@@ -18,7 +22,10 @@ class PackSaved(Envelope[PackPublic]):
     job_id: uuid.UUID = Field(description="The auto-sync job started for this pack: GET /api/v1/jobs/{job_id}")
 
 
-router = APIRouter(prefix="/api/v1/packs", tags=["packs"], responses=error_responses(401, 503))
+# a key limited to packs may create one of them: the body's ref is checked
+PackCreator = Annotated[Principal, Depends(allow(Role.EDITOR, PackScope.HANDLER))]
+
+router = APIRouter(prefix="/api/v1/packs", tags=["packs"], responses=error_responses(401, 403, 503))
 
 
 def _queued(session: Session, job: Job) -> str:
@@ -36,13 +43,15 @@ def _queued(session: Session, job: Job) -> str:
     response_model=PackSaved,
     responses=error_responses(409, 413, 422),
 )
-async def create_pack(body: PackCreate, user: CurrentUser, settings: SettingsDep) -> PackSaved:
+async def create_pack(body: PackCreate, by: PackCreator, settings: SettingsDep) -> PackSaved:
     """Create a pack record; its workflows are then synced in the background. Label, version
     and description left out of the body come from the pack's own `pack.yaml` (the body wins)."""
 
+    by.require_pack(body.ref)
+
     def create(session: Session) -> PackSaved:
         pack = packs.create_pack(session, body, packs_base_dir=settings.packs_base_dir)
-        job = pipeline.add_auto_sync(session, pack, user_id=user.id)
+        job = pipeline.add_auto_sync(session, pack, by=by)
         session.commit()
         message = "Pack created" + _queued(session, job)
         return PackSaved(data=PackPublic.model_validate(pack), job_id=job.id, message=message)
@@ -52,7 +61,7 @@ async def create_pack(body: PackCreate, user: CurrentUser, settings: SettingsDep
 
 @router.get("", response_model=Page[PackPublic])
 async def list_packs(
-    user: CurrentUser,
+    by: Viewer,
     limit: int = Query(50, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Page[PackPublic]:
@@ -70,7 +79,7 @@ async def list_packs(
 
 
 @router.get("/{ref}", response_model=Envelope[PackPublic], responses=error_responses(404, 422))
-async def get_pack(ref: PackRef, user: CurrentUser) -> Envelope[PackPublic]:
+async def get_pack(ref: PackRef, by: Viewer) -> Envelope[PackPublic]:
     """One pack by its ref."""
 
     def one(session: Session) -> Envelope[PackPublic]:
@@ -80,12 +89,12 @@ async def get_pack(ref: PackRef, user: CurrentUser) -> Envelope[PackPublic]:
 
 
 @router.put("/{ref}", response_model=PackSaved, responses=error_responses(404, 413, 422))
-async def update_pack(ref: PackRef, body: PackUpdate, user: CurrentUser) -> PackSaved:
+async def update_pack(ref: PackRef, body: PackUpdate, by: Editor) -> PackSaved:
     """Partial update; the pack's workflows are then re-synced in the background."""
 
     def update(session: Session) -> PackSaved:
         pack = packs.update_pack(session, ref, body)
-        job = pipeline.add_auto_sync(session, pack, user_id=user.id)
+        job = pipeline.add_auto_sync(session, pack, by=by)
         session.commit()
         message = "Pack updated" + _queued(session, job)
         return PackSaved(data=PackPublic.model_validate(pack), job_id=job.id, message=message)
@@ -94,11 +103,11 @@ async def update_pack(ref: PackRef, body: PackUpdate, user: CurrentUser) -> Pack
 
 
 @router.delete("/{ref}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 422))
-async def delete_pack(ref: PackRef, user: CurrentUser) -> Response:
+async def delete_pack(ref: PackRef, by: Admin) -> Response:
     """Delete the pack and its registered workflows and actions (files on disk are untouched)."""
 
     def delete(session: Session) -> None:
-        packs.delete_pack(session, ref, by=user.login)
+        packs.delete_pack(session, ref, by=by.actor)
         session.commit()
 
     await write(delete)

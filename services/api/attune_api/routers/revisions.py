@@ -8,10 +8,11 @@ from fastapi import APIRouter, Path, Query
 
 from attune.revisions import service as revisions
 from attune.revisions.schemas import RevisionDetail, RevisionDiff, RevisionSummary
-from attune_api.deps import CurrentUser, SessionDep, WorkflowRef
+from attune_api.access import Viewer
+from attune_api.deps import SessionDep, WorkflowRef
 from attune_api.schemas import MAX_OFFSET, Envelope, Page, Pagination, error_responses
 
-router = APIRouter(prefix="/api/v1/workflows", tags=["workflow history"], responses=error_responses(401, 503))
+router = APIRouter(prefix="/api/v1/workflows", tags=["workflow history"], responses=error_responses(401, 403, 503))
 
 MAX_REVISION = 2**31 - 1  # what the database's integer holds: larger is a 422, not a 500
 
@@ -22,7 +23,7 @@ Number = Annotated[int, Path(ge=1, le=MAX_REVISION, description="Revision number
 def list_revisions(
     ref: WorkflowRef,
     session: SessionDep,
-    user: CurrentUser,
+    by: Viewer,
     limit: int = Query(50, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Page[RevisionSummary]:
@@ -37,7 +38,7 @@ def list_revisions(
 
 
 @router.get("/{ref}/revisions/{number}", response_model=Envelope[RevisionDetail], responses=error_responses(404, 422))
-def get_revision(ref: WorkflowRef, number: Number, session: SessionDep, user: CurrentUser) -> Envelope[RevisionDetail]:
+def get_revision(ref: WorkflowRef, number: Number, session: SessionDep, by: Viewer) -> Envelope[RevisionDetail]:
     """One revision, with its normalised definition."""
     found = revisions.get_revision(session, ref, number)
     return Envelope(data=RevisionDetail.model_validate(found), message=f"Revision {number} of {ref}")
@@ -50,7 +51,7 @@ def diff_revision(
     ref: WorkflowRef,
     number: Number,
     session: SessionDep,
-    user: CurrentUser,
+    by: Viewer,
     against: Annotated[
         int | None,
         Query(ge=1, le=MAX_REVISION, description="The revision of this workflow to compare with (default: previous)"),

@@ -11,14 +11,17 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session
 
+from attune.access.principal import Principal
+from attune.access.roles import Role
 from attune.jobs import pipeline
 from attune.jobs.models import JobKind
 from attune.jobs.schemas import Accepted, BulkSyncAccepted, BulkSyncRequest, JobPublic
 from attune.sync.schemas import SYNC_EXAMPLE, VALIDATE_EXAMPLE, PlanResult, SyncResult, ValidateResult, envelope_json
-from attune_api.deps import CurrentUser, PackRef, SettingsDep, write
+from attune_api.access import Editor, PackScope, allow
+from attune_api.deps import PackRef, SettingsDep, write
 from attune_api.schemas import Envelope, error_responses
 
-router = APIRouter(prefix="/api/v1/packs", tags=["pack workflows"], responses=error_responses(401, 503))
+router = APIRouter(prefix="/api/v1/packs", tags=["pack workflows"], responses=error_responses(401, 403, 503))
 
 _MESSAGES = {
     JobKind.SYNC: "Pack workflows synced successfully",
@@ -97,7 +100,7 @@ def sync_request(
 async def sync_workflows(
     ref: PackRef,
     request: Request,
-    user: CurrentUser,
+    by: Editor,
     settings: SettingsDep,
     asked: Annotated[SyncRequest, Depends(sync_request)],
     wait: WaitQuery = None,
@@ -110,7 +113,7 @@ async def sync_workflows(
     removed are deleted (listed in `removed`). With `dry_run=true`, a plan job runs the
     same sync and rolls it back: the answer is its plan (`PlanResult`)."""
     wait_s = settings.celery.result_wait_seconds if wait is None else wait
-    return await _start_and_wait(request, ref, asked.kind, wait_s, user_id=user.id, options=asked.options)
+    return await _start_and_wait(request, ref, asked.kind, wait_s, by=by, options=asked.options)
 
 
 @router.post(
@@ -128,13 +131,13 @@ async def sync_workflows(
 async def validate_workflows(
     ref: PackRef,
     request: Request,
-    user: CurrentUser,
+    by: Editor,
     settings: SettingsDep,
     wait: WaitQuery = None,
 ) -> Response:
     """Load and validate the pack's workflow files without registering anything."""
     wait_s = settings.celery.result_wait_seconds if wait is None else wait
-    return await _start_and_wait(request, ref, JobKind.VALIDATE, wait_s, user_id=user.id)
+    return await _start_and_wait(request, ref, JobKind.VALIDATE, wait_s, by=by)
 
 
 @router.post(
@@ -143,11 +146,19 @@ async def validate_workflows(
     response_model=Envelope[BulkSyncAccepted],
     responses=error_responses(404, 422),
 )
-async def sync_all(user: CurrentUser, body: BulkSyncRequest | None = None) -> Envelope[BulkSyncAccepted]:
-    """Start one sync job per pack (every pack, or the listed ones) and return at once."""
+async def sync_all(
+    by: Annotated[Principal, Depends(allow(Role.EDITOR, PackScope.HANDLER))], body: BulkSyncRequest | None = None
+) -> Envelope[BulkSyncAccepted]:
+    """Start one sync job per pack (every pack, or the listed ones) and return at once. A key
+    limited to packs must list its packs (only)."""
+    if body is None or body.packs is None:
+        by.require_every_pack("sync every pack: list yours in `packs`")
+    else:
+        for ref in body.packs:
+            by.require_pack(ref)
 
     def start(session: Session) -> Envelope[BulkSyncAccepted]:
-        batch_id, started = pipeline.start_batch(session, body.packs if body else None, user_id=user.id)
+        batch_id, started = pipeline.start_batch(session, body.packs if body else None, by=by)
         return Envelope(
             data=BulkSyncAccepted(batch_id=batch_id, jobs=[JobPublic.of(j) for j in started]),
             message=f"Started {len(started)} sync jobs: follow them at /api/v1/jobs/batches/{batch_id}",

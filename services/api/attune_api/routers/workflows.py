@@ -2,16 +2,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from sqlmodel import Session
 
+from attune.access.principal import Principal
+from attune.access.roles import Role
 from attune.refs import PACK_REF_MAX, PACK_REF_PATTERN
 from attune.workflows import service as workflows
 from attune.workflows.schemas import WorkflowDetail, WorkflowSummary
-from attune_api.deps import CurrentUser, WorkflowRef, read
+from attune_api.access import PackScope, Viewer, allow
+from attune_api.deps import WorkflowRef, read
 from attune_api.schemas import MAX_OFFSET, Envelope, Page, Pagination, error_responses
 
-router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"], responses=error_responses(401, 503))
+router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"], responses=error_responses(401, 403, 503))
 
 
 def _summary(wf, pack_ref: str) -> WorkflowSummary:  # type: ignore[no-untyped-def]
@@ -20,7 +23,7 @@ def _summary(wf, pack_ref: str) -> WorkflowSummary:  # type: ignore[no-untyped-d
 
 @router.get("", response_model=Page[WorkflowSummary], responses=error_responses(404, 422))
 async def list_workflows(
-    user: CurrentUser,
+    by: Annotated[Principal, Depends(allow(Role.VIEWER, PackScope.HANDLER))],
     pack: Annotated[
         str | None, Query(max_length=PACK_REF_MAX, pattern=PACK_REF_PATTERN, description="Only this pack's")
     ] = None,
@@ -28,7 +31,12 @@ async def list_workflows(
     limit: int = Query(50, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Page[WorkflowSummary]:
-    """Registered workflow definitions, ordered by ref."""
+    """Registered workflow definitions, ordered by ref. A key limited to packs must name
+    one of its packs (`pack`)."""
+    if pack is None:
+        by.require_every_pack("list every pack's workflows: name one of yours with ?pack=")
+    else:
+        by.require_pack(pack)
 
     def page(session: Session) -> Page[WorkflowSummary]:
         rows, total = workflows.list_workflows(session, pack_ref=pack, tag=tag, limit=limit, offset=offset)
@@ -42,7 +50,7 @@ async def list_workflows(
 
 
 @router.get("/{ref}", response_model=Envelope[WorkflowDetail], responses=error_responses(404, 422))
-async def get_workflow(ref: WorkflowRef, user: CurrentUser) -> Envelope[WorkflowDetail]:
+async def get_workflow(ref: WorkflowRef, by: Viewer) -> Envelope[WorkflowDetail]:
     """One workflow: its normalised definition, schemas, warnings, source file and hash."""
 
     def one(session: Session) -> Envelope[WorkflowDetail]:

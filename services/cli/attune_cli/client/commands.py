@@ -151,8 +151,10 @@ def pack_show(ref: str, server: ServerOpt = None, as_json: JsonOpt = False) -> N
     rows = [[w["ref"], w["version"], w["tags"], w["description"]] for w in workflows["data"]]
     total = workflows["pagination"]["total"]
     _table(["WORKFLOW", "VERSION", "TAGS", "DESCRIPTION"], rows, title=plural(total, "workflow"))
-    job_rows = [[j["id"], j["kind"], j["trigger"], j["status"], j["created_at"][:19]] for j in jobs["data"]]
-    _table(["JOB", "KIND", "TRIGGER", "STATUS", "CREATED"], job_rows, title=f"last {plural(len(job_rows), 'job')}")
+    job_rows = [[j["id"], j["kind"], j["trigger"], j["status"], j.get("started_by"), j["created_at"][:19]]
+                for j in jobs["data"]]  # fmt: skip
+    title = f"last {plural(len(job_rows), 'job')}"
+    _table(["JOB", "KIND", "TRIGGER", "STATUS", "BY", "CREATED"], job_rows, title=title)
 
 
 def _pack_body(label: str | None, version: str | None, description: str | None, tags: list[str] | None,
@@ -402,7 +404,8 @@ def job_show(
         p = job["progress"]
         total = "?" if p.get("total") is None else p["total"]
         out.print(f"job {job['id']}: {job['kind']} of {job['pack_ref']} ({job['trigger']}), {job['status']}, "
-                  f"{p.get('done', 0)}/{total} files, attempts {job['attempts']}")  # fmt: skip
+                  f"{p.get('done', 0)}/{total} files, attempts {job['attempts']}, "
+                  f"started by {_shown(job.get('started_by'))}")  # fmt: skip
         if job.get("error"):
             out.print(f"  [red]error[/red] {job['error']}")
     raise typer.Exit(EXIT_FOUND_ERRORS if job["status"] == "failed" else EXIT_OK)
