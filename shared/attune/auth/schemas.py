@@ -9,10 +9,10 @@ TOKEN_EXAMPLE = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0eXBlIjoicmVmcmVzaCJ9.c
 
 class LoginRequest(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"login": "admin", "password": "s3cret-pass"}]}
+        extra="forbid", json_schema_extra={"examples": [{"login": "jdoe", "password": "s3cret-pass"}]}
     )
 
-    login: str = Field(min_length=1, max_length=128, examples=["admin"])
+    login: str = Field(min_length=1, max_length=128, examples=["jdoe"])
     password: str = Field(min_length=1, max_length=1024, examples=["correct horse battery staple"])
 
 
