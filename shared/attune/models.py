@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from attune.actions.models import Action
 from attune.auth.models import RefreshToken
+from attune.bundles.models import PackBlob, PackBlobChunk, PackVersion
 from attune.jobs.models import Job, JobLease
 from attune.packs.models import Pack
 from attune.revisions.models import WorkflowRevision
@@ -18,7 +19,10 @@ __all__ = [
     "Job",
     "JobLease",
     "Pack",
+    "PackBlob",
+    "PackBlobChunk",
     "PackFile",
+    "PackVersion",
     "RefreshToken",
     "SyncChunk",
     "SyncStaging",
