@@ -191,7 +191,7 @@ def _zip_members(fh: IO[bytes], limits: Limits) -> Iterator[Member]:
             raise refuse(name, "encrypted entries are not allowed")
         if stat.S_ISLNK(mode):
             raise refuse(name, "links are not allowed")
-        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # no type bits: a file
             raise refuse(name, "not a regular file or directory (device, FIFO or special entry)")
         if info.is_dir():
             yield name, "dir", None

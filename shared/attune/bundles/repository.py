@@ -33,7 +33,7 @@ def store_blob(session: Session, *, sha256: str, size: int, content: IO[bytes]) 
     row = {"sha256": sha256, "size": size, "chunk_count": chunks, "created_at": utcnow()}
     table = PackBlob.__table__  # type: ignore[attr-defined]
     stmt = _insert(session, table).values(row).on_conflict_do_nothing(index_elements=["sha256"])
-    if session.execute(stmt).rowcount == 0:  # type: ignore[attr-defined]
+    if session.execute(stmt.returning(table.c.sha256)).first() is None:
         return False
     seq = 0
     while data := content.read(CHUNK_BYTES):
@@ -128,10 +128,12 @@ def drop_unused_blobs(session: Session, shas: set[str]) -> list[str]:
         used = exists().where(col(PackVersion.sha256) == sha)
         try:
             with session.begin_nested():  # an upload of the same bytes at this moment keeps them (foreign key)
-                n = session.execute(delete(PackBlob).where(col(PackBlob.sha256) == sha, ~used)).rowcount  # type: ignore[attr-defined]
+                gone = session.execute(
+                    delete(PackBlob).where(col(PackBlob.sha256) == sha, ~used).returning(col(PackBlob.sha256))
+                ).first()
         except IntegrityError:
             continue
-        if n:
+        if gone is not None:
             dropped.append(sha)
     return dropped
 
