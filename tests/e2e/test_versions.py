@@ -151,3 +151,47 @@ def test_unknown_version_and_pack(api):
     assert client.get("/api/v1/packs/known/versions/999", headers=auth).status_code == 404
     assert client.post("/api/v1/packs/known/versions/999/activate", headers=auth).status_code == 404
     assert client.get("/api/v1/packs/known/versions/999/archive", headers=auth).status_code == 404
+
+
+def test_hostile_archives_are_422_naming_the_entry_and_store_nothing(api):
+    import tarfile
+
+    from tests.archives import tar_member
+
+    client, auth = api
+    base = pack_files("hostile")
+    cases = {
+        "/abs": tar_gz(base, extra=tar_member("/abs")),
+        "../up": tar_gz(base, extra=tar_member("../up")),
+        "ln": tar_gz(base, extra=tar_member("ln", tarfile.SYMTYPE, linkname="/etc/passwd")),
+        "pack.yaml": tar_gz(pack_files("someone_else")),
+    }
+    for entry, body in cases.items():
+        r = push(client, auth, "hostile", body)
+        assert r.status_code == 422, r.text
+        assert f"'{entry}'" in r.json()["error"]
+    r = push(client, auth, "hostile", b"not an archive at all")
+    assert r.status_code == 422 and "not a .tar.gz or .zip" in r.json()["error"]
+    assert client.get("/api/v1/packs/hostile", headers=auth).status_code == 404  # nothing created or stored
+
+
+def test_upload_limit_counts_a_chunked_body_as_it_arrives(api, monkeypatch):
+    client, auth = api
+    from attune.config import get_settings
+
+    # the middleware was given the settings object: the limit is read per request
+    monkeypatch.setattr(get_settings().versions, "max_upload_bytes", 64 * 1024)
+    body = tar_gz({**pack_files("big"), "blob.bin": __import__("os").urandom(200_000)})
+
+    def chunks():
+        for i in range(0, len(body), 8192):
+            yield body[i : i + 8192]
+
+    r = client.post("/api/v1/packs/big/versions", content=chunks(), headers=auth)  # no Content-Length
+    assert r.status_code == 413, r.text
+    r = push(client, auth, "big", body)  # a Content-Length past the limit: refused before reading
+    assert r.status_code == 413
+    # the upload limit is its own: larger than the JSON body limit (1 MiB by default)
+    monkeypatch.setattr(get_settings().versions, "max_upload_bytes", 50 * 1024 * 1024)
+    big = tar_gz({**pack_files("big"), "blob.bin": __import__("os").urandom(2 * 1024 * 1024)})
+    assert push(client, auth, "big", big).status_code == 200

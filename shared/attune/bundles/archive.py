@@ -74,7 +74,7 @@ class Inspected:
 
 
 def refuse(entry: str, why: str) -> HostileArchive:
-    shown = entry.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")[:300]
+    shown = entry.encode("unicode_escape").decode("ascii")[:300]  # control characters shown, never sent raw
     return HostileArchive(f"Archive entry '{shown}' refused: {why}", entry=shown)
 
 
@@ -186,6 +186,8 @@ def _zip_members(fh: IO[bytes], limits: Limits) -> Iterator[Member]:
         raise refuse(_zip_name(infos[limits.max_entries]), f"more than {limits.max_entries} entries in the archive")
     for info in infos:
         name = _zip_name(info)
+        if not name:
+            raise refuse(name, "empty name")
         mode = info.external_attr >> 16
         if info.flag_bits & 0x1:
             raise refuse(name, "encrypted entries are not allowed")
@@ -273,7 +275,7 @@ def _read(path: Path, pack_ref: str, limits: Limits, sink: Sink | None) -> Inspe
                 found.files.append((name, size))
         except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, gzip.BadGzipFile) as exc:
             raise HostileArchive(f"The body is not a valid {fmt} archive: {exc}", entry=None) from None
-        except (OSError, ValueError, NotImplementedError, RuntimeError) as exc:
+        except (OSError, ValueError, NotImplementedError, RuntimeError, LookupError) as exc:
             raise HostileArchive(f"The {fmt} archive cannot be read: {exc}", entry=None) from None
     found.unpacked_bytes = sum(size for _, size in found.files)
     _locate_manifest(found, tree, manifests, pack_ref)
