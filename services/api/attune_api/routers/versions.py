@@ -66,10 +66,8 @@ async def _spool(request: Request) -> versions.Upload:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {
-                "application/gzip": {"schema": {"type": "string", "format": "binary"}},
-                "application/zip": {"schema": {"type": "string", "format": "binary"}},
-            },
+            "description": "The pack's .tar.gz or .zip (recognised by its bytes, whatever the content type)",
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
         }
     },
 )
