@@ -6,8 +6,9 @@ from __future__ import annotations
 import hashlib
 import os
 import tarfile
+import warnings
 
-from attune_cli.client.push import build_archive, pack_paths
+from attune_cli.client.push import build_archive, ignored, pack_paths
 
 
 def test_attuneignore_links_and_git_are_left_out(tmp_path):
@@ -37,3 +38,13 @@ def test_the_archive_is_reproducible(tmp_path):
     assert hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()
     with tarfile.open(first) as tf:
         assert tf.getnames() == ["pack.yaml", "workflows/a.yaml"]
+
+
+def test_the_ignore_file_is_read_without_a_deprecation_warning(tmp_path):
+    """pathspec's "gitwildmatch" style is deprecated: the gitignore one is used, silently."""
+    (tmp_path / ".attuneignore").write_text("*.log\n!keep.log\nbuild/\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spec = ignored(tmp_path)
+    assert spec.match_file("a/x.log") and not spec.match_file("keep.log") and spec.match_file("build/y")
+    assert spec.match_file(".git/HEAD")

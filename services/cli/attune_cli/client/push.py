@@ -46,9 +46,11 @@ READ_BYTES = 256 * 1024
 
 
 def ignored(root: Path) -> pathspec.PathSpec:
+    """The .attuneignore's patterns with git's own semantics (GitIgnoreSpec: the "gitignore"
+    style, not the deprecated "gitwildmatch" one; a later ``!`` re-includes as git does)."""
     path = root / IGNORE_FILE
     lines = path.read_text().splitlines() if path.is_file() else []
-    return pathspec.PathSpec.from_lines("gitwildmatch", [".git/", *lines])
+    return pathspec.GitIgnoreSpec.from_lines([".git/", *lines])
 
 
 def pack_paths(root: Path) -> Iterator[str]:
