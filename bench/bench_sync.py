@@ -421,5 +421,105 @@ def run(workflows: int = 10000, packs: int = 200, per_pack: int = 50) -> dict[st
     return out
 
 
+# -- pushed versions (issue 17) --------------------------------------------------
+def _forget_blob(sha256: str) -> None:
+    """The stored archive gone (its pack deleted first): the next upload stores it again."""
+    import psycopg
+
+    with psycopg.connect(PG.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        conn.execute("DELETE FROM pack_blobs WHERE sha256 = %s", (sha256,))
+
+
+def timed_push(stack: Stack, ref: str, archive: Path) -> tuple[float, dict]:
+    """Upload + activate: the POST until its answer (the job's result, the API waiting for it)."""
+    body = archive.read_bytes()
+    t0 = time.perf_counter()
+    r = stack.post(f"/api/v1/packs/{ref}/versions", content=body, params={"allow_errors": "true"})
+    dt = time.perf_counter() - t0
+    if r.status_code != 200 or not r.json()["data"]["activated"]:
+        raise RuntimeError(f"push answered {r.status_code}: {r.text[:500]}")
+    return dt, r.json()["data"]
+
+
+def timed_activate(stack: Stack, ref: str, version_id: int) -> float:
+    t0 = time.perf_counter()
+    r = stack.post(f"/api/v1/packs/{ref}/versions/{version_id}/activate", params={"allow_errors": "true"})
+    dt = time.perf_counter() - t0
+    if r.status_code != 200 or not r.json()["data"]["activated"]:
+        raise RuntimeError(f"activate answered {r.status_code}: {r.text[:500]}")
+    return dt
+
+
+def run_push(workflows: int = 10000, repeat: int = 2) -> dict[str, Any]:
+    """Upload + activate of the pack as an archive (a fresh pack, the worker's cache empty,
+    the archive not yet stored) against the cold sync of the same pack from disk, one
+    worker, best of ``repeat`` each; then the re-activation of a version the worker's cache
+    holds (a rollback: every file read again, 1% of them changed)."""
+    from attune_cli.client.push import build_archive
+
+    tmp = Path(tempfile.mkdtemp(prefix="attune-bench-push-"))
+    base, logs, gen, cache_dir = tmp / "packs", tmp / "logs", tmp / "gen", tmp / "cache"
+    base.mkdir()
+    logs.mkdir()
+    subprocess.run([sys.executable, str(genpacks()), str(gen), "--workflows", str(workflows), "--invalid", "0.02"],
+                   check=True)  # fmt: skip
+    src, parked = gen / "bench_0", tmp / "parked"
+    shutil.copytree(src, parked)
+    stack = Stack(base, logs)
+    stack.env["ATTUNE__VERSIONS__CACHE_DIR"] = str(cache_dir)
+    stack.env["ATTUNE__VERSIONS__MAX_UPLOAD_BYTES"] = str(512 * 1024 * 1024)
+    out: dict[str, Any] = {"workflows": workflows}
+    try:
+        stack.setup_db()
+        stack.start_api()
+        stack.start_workers(1)
+        stack.post("/api/v1/packs", json={"ref": "bench_0", "label": "b", "version": "1"})
+        colds = []
+        for _ in range(repeat):
+            fresh_pack(stack, "bench_0", parked)
+            colds.append(timed_sync(stack, "bench_0")[0])
+            (base / "bench_0").rename(parked)
+        out["cold_from_disk"] = min(colds)
+
+        archive = tmp / "bench_0.tar.gz"
+        t0 = time.perf_counter()
+        build_archive(src, archive)
+        out["archive_build"] = time.perf_counter() - t0
+        out["archive_bytes"] = archive.stat().st_size
+        pushes = []
+        for _ in range(repeat):
+            stack.delete("/api/v1/packs/bench_0")  # a fresh pack, as for the cold sync from disk
+            shutil.rmtree(cache_dir, ignore_errors=True)
+            first = None
+            dt, first = timed_push(stack, "bench_0", archive)
+            pushes.append(dt)
+            if len(pushes) < repeat:
+                stack.delete("/api/v1/packs/bench_0")
+                _forget_blob(first["sha256"])
+        assert first is not None
+        out["push_cold"] = min(pushes)
+        out["push_registered"] = first["synced"]["registered_count"]
+
+        # a second version (1% changed), then back and forth: each version is in the cache
+        touch_fraction(src, 0.01)
+        second = tmp / "bench_0-2.tar.gz"
+        build_archive(src, second)
+        out["push_1pct_changed"], v2 = timed_push(stack, "bench_0", second)
+        cached = {p.name for p in cache_dir.iterdir()}
+        assert {first["sha256"], v2["sha256"]} <= cached, cached
+        times = []
+        for _ in range(repeat):
+            times.append(timed_activate(stack, "bench_0", first["version_id"]))
+            timed_activate(stack, "bench_0", v2["version_id"])
+        out["reactivate_cached"] = min(times)
+    finally:
+        stack.stop()
+        if os.environ.get("ATTUNE_BENCH_KEEP"):
+            print(f"kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
 if __name__ == "__main__":
     print(json.dumps(run(int(sys.argv[1]) if len(sys.argv) > 1 else 10000), indent=2))

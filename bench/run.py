@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """`make bench`: every benchmark of the project, one table, JSON under bench/results/.
 
-    python bench/run.py [--workflows 10000] [--skip-sync] [--skip-burst]
+    python bench/run.py [--workflows 10000] [--skip-sync] [--skip-burst] [--only push]
 
 Validation throughput (files -> diagnostics, one core), then sync at scale
 through the HTTP API with real workers, side by side with the floor (read +
 parse with yaml-rs + COPY of one row per workflow) measured in the same run,
 then bursts of 300 concurrent reads and 300 concurrent syncs against one API
-process, on Postgres and Redis and in the embedded mode (bench_burst.py).
+process, on Postgres and Redis and in the embedded mode (bench_burst.py), then
+the pack pushed as an archive (upload + activate) against its cold sync from disk,
+and the re-activation of a version the worker's cache holds (``--only push``: that alone).
 """
 
 from __future__ import annotations
@@ -51,15 +53,51 @@ def burst_rows(b: dict) -> list[dict]:
     ]  # fmt: skip
 
 
+def push_rows(p: dict) -> list[dict]:
+    """Upload + activate of the pack as an archive, against its cold sync from disk (bench_sync.run_push)."""
+    cold, push, again = p["cold_from_disk"], p["push_cold"], p["reactivate_cached"]
+    mb = p["archive_bytes"] / 1e6
+    return [
+        {"what": f"cold sync from disk, 1 worker ({p['workflows']} workflows)", "value": round(cold, 2), "unit": "s",
+         "target": "", "ok": True},
+        {"what": f"upload ({mb:.1f} MB) + activate, cache empty ({push:.2f} s) / cold sync from disk",
+         "value": round(push / cold, 3), "unit": "x", "target": "<= 1.3", "ok": push / cold <= 1.3},
+        {"what": f"re-activation of a cached version, rollback ({again:.2f} s) / cold sync from disk",
+         "value": round(again / cold, 3), "unit": "x", "target": "", "ok": True},
+        {"what": f"(building the archive, client side: {p['archive_build']:.2f} s; "
+                 f"push of 1% changed: {p['push_1pct_changed']:.2f} s)", "value": "", "unit": "", "target": "",
+         "ok": True},
+    ]  # fmt: skip
+
+
+def report(rows: list[dict], detail: dict, started: float) -> None:
+    width = max(len(r["what"]) for r in rows)
+    print(f"\n{'measure':<{width}}  {'value':>9} {'unit':<12} {'target':<8} ok")
+    for r in rows:
+        print(f"{r['what']:<{width}}  {r['value']!s:>9} {r['unit']:<12} {r['target']:<8} {'yes' if r['ok'] else 'NO'}")
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    path = out / f"bench-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
+                                "seconds": round(time.perf_counter() - started, 1), "rows": rows, "detail": detail},
+                               indent=2, default=str))  # fmt: skip
+    print(f"written {path.relative_to(HERE.parent)} in {time.perf_counter() - started:.0f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workflows", type=int, default=10000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-sync", action="store_true", help="only the validation benchmark (no services)")
     ap.add_argument("--skip-burst", action="store_true", help="without the 300-request bursts (bench_burst)")
+    ap.add_argument("--only", choices=["push"], help="only this part: push (upload + activate, bench_sync.run_push)")
     a = ap.parse_args()
     started = time.perf_counter()
     rows: list[dict] = []
+    if a.only == "push":
+        p = bench_sync.run_push(a.workflows)
+        report(push_rows(p), {"push": p}, started)
+        return
 
     with tempfile.TemporaryDirectory(prefix="attune-bench-") as tmp:
         base = bench_validate.generate(Path(tmp), a.workflows, 0.02)
@@ -124,17 +162,11 @@ def main() -> None:
         for b in detail["burst"]:
             rows += burst_rows(b)
 
-    width = max(len(r["what"]) for r in rows)
-    print(f"\n{'measure':<{width}}  {'value':>9} {'unit':<12} {'target':<8} ok")
-    for r in rows:
-        print(f"{r['what']:<{width}}  {r['value']!s:>9} {r['unit']:<12} {r['target']:<8} {'yes' if r['ok'] else 'NO'}")
-    out = HERE / "results"
-    out.mkdir(exist_ok=True)
-    path = out / f"bench-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    path.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
-                                "seconds": round(time.perf_counter() - started, 1), "rows": rows, "detail": detail},
-                               indent=2, default=str))  # fmt: skip
-    print(f"written {path.relative_to(HERE.parent)} in {time.perf_counter() - started:.0f} s")
+    if not a.skip_sync:
+        detail["push"] = bench_sync.run_push(a.workflows)
+        rows += push_rows(detail["push"])
+
+    report(rows, detail, started)
 
 
 if __name__ == "__main__":

@@ -119,6 +119,25 @@ class RevisionsSettings(BaseModel):
     sweep_interval_seconds: float = Field(default=3600.0, gt=0)
 
 
+class VersionsSettings(BaseModel):
+    """Packs pushed as archives (POST /api/v1/packs/{ref}/versions)."""
+
+    # Largest archive accepted, in bytes (streamed to disk, counted as it arrives: 413 past it).
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # An upload must arrive whole within this many seconds (408 otherwise).
+    upload_timeout_seconds: float = Field(default=600.0, gt=0)
+    # What an archive may hold (422 past it, naming the entry).
+    max_entries: int = Field(default=100_000, ge=1)
+    max_unpacked_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    max_ratio: float = Field(default=200.0, ge=2)
+    # Versions kept per pack: the last N, plus the active one whatever its age.
+    keep: int = Field(default=20, ge=1)
+    # Each worker's local copies of versions, by sha256 (empty: <data_dir>/pack-cache),
+    # least recently used removed past cache_max_bytes (unpacked size).
+    cache_dir: Path | None = None
+    cache_max_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1024 * 1024)
+
+
 class MetricsSettings(BaseModel):
     # GET /metrics on the API (Prometheus text format).
     enabled: bool = True
@@ -179,6 +198,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     sync: SyncSettings = SyncSettings()
     revisions: RevisionsSettings = RevisionsSettings()
+    versions: VersionsSettings = VersionsSettings()
     metrics: MetricsSettings = MetricsSettings()
 
     # True when no secret was configured and a random development one is used.
@@ -217,6 +237,11 @@ class Settings(BaseSettings):
     @property
     def json_logs(self) -> bool:
         return self.log_format == "json" or (self.log_format == "auto" and self.env == "production")
+
+    @property
+    def version_cache_dir(self) -> Path:
+        """Where this worker keeps its local copies of pushed versions."""
+        return (self.versions.cache_dir or self.data_dir / "pack-cache").expanduser().absolute()
 
     @property
     def broker_folder(self) -> Path:

@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from attune.access.models import ApiKey
 from attune.actions.models import Action
 from attune.auth.models import RefreshToken
+from attune.bundles.models import PackBlob, PackBlobChunk, PackVersion
 from attune.jobs.models import Job, JobLease
 from attune.packs.models import Pack
 from attune.revisions.models import WorkflowRevision
@@ -20,7 +21,10 @@ __all__ = [
     "Job",
     "JobLease",
     "Pack",
+    "PackBlob",
+    "PackBlobChunk",
     "PackFile",
+    "PackVersion",
     "RefreshToken",
     "SyncChunk",
     "SyncStaging",

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.archives import pack_files, tar_gz
 from tests.conftest import workflow_yaml
 
 pytestmark = pytest.mark.e2e
@@ -47,6 +48,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/packs/{ref}/workflows/sync"): Rule("editor", 200, "path"),
     ("POST", "/api/v1/packs/{ref}/workflows/validate"): Rule("editor", 200, "path"),
     ("POST", "/api/v1/packs/sync"): Rule("editor", 202, "handler"),
+    ("POST", "/api/v1/packs/{ref}/versions"): Rule("editor", 200, "path"),
+    ("GET", "/api/v1/packs/{ref}/versions"): Rule("viewer", 200, "path"),
+    ("GET", "/api/v1/packs/{ref}/versions/{version_id}"): Rule("viewer", 200, "path"),
+    ("GET", "/api/v1/packs/{ref}/versions/{version_id}/archive"): Rule("viewer", 200, "path"),
+    ("POST", "/api/v1/packs/{ref}/versions/{version_id}/activate"): Rule("editor", 200, "path"),
     ("DELETE", "/api/v1/packs/{ref}"): Rule("admin", 204, "path"),
     ("GET", "/api/v1/users"): Rule("admin", 200, "none"),
     ("POST", "/api/v1/users"): Rule("admin", 201, "none"),
@@ -145,6 +151,12 @@ class World:
         r = client.post("/api/v1/packs/sync", json={"packs": ["matrix"]}, headers=admin)
         assert r.status_code == 202, r.text
         self.batch_id = r.json()["data"]["batch_id"]
+        # a pushed version of "matrix", stored but not active (the same workflow as its directory)
+        self.archive = tar_gz(pack_files("matrix", {"hello.yaml": workflow_yaml("matrix.echo", desc="changed")}))
+        r = client.post("/api/v1/packs/matrix/versions", content=self.archive, params={"activate": "false"},
+                        headers=admin)  # fmt: skip
+        assert r.status_code == 200, r.text
+        self.version_id = r.json()["data"]["version_id"]
         self.users = itertools.count()
 
     def auth(self, role: str) -> dict[str, str]:
@@ -178,7 +190,7 @@ class World:
         key_id = self.key(owner, "viewer", None)["id"] if "{key_id}" in path else ""
         ref = "matrix.hello" if path.startswith("/api/v1/workflows/{ref}") else "matrix"
         url = path.format(ref=ref, number=2, job_id=self.job_id, batch_id=self.batch_id, login="target",
-                          key_id=key_id)  # fmt: skip
+                          key_id=key_id, version_id=self.version_id)  # fmt: skip
         bodies: dict[tuple[str, str], Any] = {
             ("POST", "/api/v1/packs"): {"ref": "fresh", "label": "Fresh", "version": "1.0.0"},
             ("PUT", "/api/v1/packs/{ref}"): {"description": f"edit {n}"},
@@ -188,6 +200,8 @@ class World:
             ("POST", "/api/v1/keys"): {"name": f"made{n}", "role": "viewer"},
         }
         params = {"pack": "matrix"} if path == "/api/v1/workflows" else None
+        if (method, path) == ("POST", "/api/v1/packs/{ref}/versions"):  # the same content: stored once, not activated
+            return {"method": method, "url": url, "content": self.archive, "params": {"activate": "false"}}
         return {"method": method, "url": url, "json": bodies.get((method, path)), "params": params}
 
 

@@ -34,88 +34,63 @@ def token(live_server, user) -> str:
 
 
 def pack_key(live_server: str, token: str, pack: str) -> str:
+    """As the README says: an editor key limited to the pack, made by a logged-in user."""
     body = {"name": f"deploy-{pack}", "role": "editor", "packs": [pack]}
     r = httpx.post(f"{live_server}/api/v1/keys", json=body, headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 201, r.text
     return r.json()["data"]["secret"]
 
 
-def run_script(tmp_path, live_server, token, pack, version="2.0.0"):
+def run_script(tmp_path, live_server, key, pack_dir):
     if not shutil.which("jq") or not shutil.which("curl"):
         pytest.skip("the CI/CD example needs curl and jq")
     script = tmp_path / "deploy-pack.sh"
     script.write_text(readme_block("ci-cd-example"))
-    key = pack_key(live_server, token, pack)  # as the README says: a key limited to the pack
-    env = {**os.environ, "TOKEN": key, "API_URL": live_server, "PACK_NAME": pack, "PACK_VERSION": version}
+    venv_bin = str(Path(sys.executable).parent)
+    env = {**os.environ, "TOKEN": key, "API_URL": live_server, "PACK_DIR": str(pack_dir),
+           "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"}  # fmt: skip
     return subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=120)
 
 
-def test_ci_cd_script_deploys_a_valid_pack(tmp_path, live_server, token, packs):
-    packs.make("cicd_pack", {"deploy_app.yaml": workflow_yaml("cicd_pack.echo")})
-    # the server validates the pack's directory: the pack record must exist
-    httpx.post(
-        f"{live_server}/api/v1/packs",
-        json={"ref": "cicd_pack", "label": "x", "version": "1.0.0"},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    r = run_script(tmp_path, live_server, token, "cicd_pack")
+def _pack_dir(tmp_path, ref: str, workflows: dict[str, str]) -> Path:
+    from tests.archives import pack_files
+
+    root = tmp_path / ref
+    for name, text in pack_files(ref, workflows).items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def test_ci_cd_script_pushes_a_valid_pack(tmp_path, live_server, token):
+    root = _pack_dir(tmp_path, "cicd_pack", {"deploy_app.yaml": workflow_yaml("cicd_pack.echo")})
+    r = run_script(tmp_path, live_server, pack_key(live_server, token, "cicd_pack"), root)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "Deployment complete!" in r.stdout
-    sync_body = json.loads(r.stdout.split("Syncing workflows...\n", 1)[1].split("Deployment complete!")[0])
-    assert sync_body["data"]["registered_count"] == 1
-    assert sync_body["message"] == "Pack workflows synced successfully"
-    # the pack existed: the script updated it to the new version (create-or-update)
+    assert "activated" in r.stdout and "Deployment complete!" in r.stdout
     pack = httpx.get(f"{live_server}/api/v1/packs/cicd_pack", headers={"Authorization": f"Bearer {token}"})
-    assert pack.json()["data"]["version"] == "2.0.0"
-    assert "already exists" not in r.stdout
+    assert pack.json()["data"]["source"] == "version"
+    wf = httpx.get(f"{live_server}/api/v1/workflows/cicd_pack.deploy_app", headers={"Authorization": f"Bearer {token}"})
+    assert wf.status_code == 200
 
 
-def test_ci_cd_script_stops_when_the_deploy_is_refused(tmp_path, live_server, token, packs):
-    packs.make("cicd_refused", {"deploy_app.yaml": workflow_yaml("cicd_refused.echo")})
-    httpx.post(
-        f"{live_server}/api/v1/packs",
-        json={"ref": "cicd_refused", "label": "x", "version": "1.0.0"},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    r = run_script(tmp_path, live_server, token, "cicd_refused", version="9" * 60)  # longer than a version may be
-    assert r.returncode == 1, r.stdout + r.stderr
-    assert "Deploy refused" in r.stdout and "Syncing workflows" not in r.stdout
-
-
-def test_ci_cd_script_stops_on_errors(tmp_path, live_server, token, packs):
-    packs.make("cicd_broken", {"broken.yaml": "tasks:\n  - name: step1\n    action: invalid.action\n"})
-    httpx.post(
-        f"{live_server}/api/v1/packs",
-        json={"ref": "cicd_broken", "label": "x", "version": "1.0.0"},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    r = run_script(tmp_path, live_server, token, "cicd_broken")
+def test_ci_cd_script_stops_on_errors(tmp_path, live_server, token):
+    root = _pack_dir(tmp_path, "cicd_broken", {"broken.yaml": "tasks:\n  - name: step1\n    action: invalid.action\n"})
+    r = run_script(tmp_path, live_server, pack_key(live_server, token, "cicd_broken"), root)
     assert r.returncode == 1
-    assert "Validation errors found:" in r.stdout
-    assert "Missing required field: version" in r.stdout
-    assert "Deploying pack" not in r.stdout
+    assert "refused" in r.stdout and "Missing required field: version" in r.stdout
+    assert "The same with curl" not in r.stdout  # the CLI's exit 1 stopped the script
 
 
-def test_ci_cd_script_stops_on_unknown_pack(tmp_path, live_server, token):
-    r = run_script(tmp_path, live_server, token, "never_created")
-    assert r.returncode == 1
-    assert "Pack 'never_created' not found" in r.stdout
-
-
-def test_ci_cd_script_with_a_key_of_another_pack_deploys_nothing(tmp_path, live_server, token, packs):
-    if not shutil.which("jq") or not shutil.which("curl"):
-        pytest.skip("the CI/CD example needs curl and jq")
-    packs.make("cicd_guarded", {"deploy_app.yaml": workflow_yaml("cicd_guarded.echo")})
+def test_ci_cd_script_with_a_key_of_another_pack_deploys_nothing(tmp_path, live_server, token):
     headers = {"Authorization": f"Bearer {token}"}
     httpx.post(f"{live_server}/api/v1/packs", json={"ref": "cicd_guarded", "label": "x", "version": "1.0.0"},
                headers=headers)  # fmt: skip
-    script = tmp_path / "deploy-pack.sh"
-    script.write_text(readme_block("ci-cd-example"))
-    env = {**os.environ, "TOKEN": pack_key(live_server, token, "cicd_other"), "API_URL": live_server,
-           "PACK_NAME": "cicd_guarded", "PACK_VERSION": "3.0.0"}  # fmt: skip
-    r = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=120)
-    assert r.returncode == 1 and "limited to packs cicd_other" in r.stdout, r.stdout + r.stderr
-    assert httpx.get(f"{live_server}/api/v1/packs/cicd_guarded", headers=headers).json()["data"]["version"] == "1.0.0"
+    root = _pack_dir(tmp_path, "cicd_guarded", {"deploy_app.yaml": workflow_yaml("cicd_guarded.echo")})
+    r = run_script(tmp_path, live_server, pack_key(live_server, token, "cicd_other"), root)
+    assert r.returncode != 0 and "limited to packs cicd_other" in r.stdout + r.stderr, r.stdout + r.stderr
+    pack = httpx.get(f"{live_server}/api/v1/packs/cicd_guarded", headers=headers).json()["data"]
+    assert pack["version"] == "1.0.0" and pack["source"] == "directory"
+    assert httpx.get(f"{live_server}/api/v1/packs/cicd_guarded/versions", headers=headers).json()["data"] == []
 
 
 def test_python_client_example(tmp_path, live_server, token, packs):

@@ -49,6 +49,9 @@ def test_every_operation_is_documented(client):
                 assert op.get("security") == [{"HTTPBearer": []}], where
                 assert {"401", "422", "503"} <= codes, where
             body = op.get("requestBody")
+            if body and "application/octet-stream" in body["content"]:
+                assert body.get("description"), f"{where}: a binary body says what it is"
+                continue
             if body:
                 schema = body["content"]["application/json"]["schema"]
                 refs = [s["$ref"] for s in [schema, *schema.get("anyOf", [])] if "$ref" in s]

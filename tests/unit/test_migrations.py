@@ -140,3 +140,47 @@ def test_upgrade_keeps_every_row(url, start):
     upgrade(url, "head")
     assert _snapshot(engine) == before
     engine.dispose()
+
+
+def test_0009_pack_versions_on_a_database_with_packs_workflows_and_jobs(url):
+    """Issue 17: the upgrade keeps every row, packs keep syncing from their directory
+    (active_version_id NULL), versions can be stored for an existing pack, and the
+    downgrade back to 0008 keeps the rows too."""
+    from sqlalchemy.pool import NullPool
+
+    from attune.db.migrate import downgrade, upgrade
+
+    upgrade(url, "0008")
+    engine = create_engine(url, poolclass=NullPool)
+    meta = sa.MetaData()
+    meta.reflect(engine)
+    with engine.begin() as conn:
+        for n in (1, 2):
+            _fill(conn, meta.tables["packs"], n, id=n, ref=f"pack{n}")
+            _fill(conn, meta.tables["users"], n, id=n, login=f"user{n}")
+            _fill(conn, meta.tables["workflow_definitions"], n, id=n, ref=f"pack{n}.wf", pack_id=n,
+                  definition=DEFINITION)  # fmt: skip
+            _fill(conn, meta.tables["actions"], n, id=n, ref=f"pack{n}.act", pack_id=n)
+            _fill(conn, meta.tables["pack_files"], n, pack_id=n, source_file=f"workflows/wf{n}.yaml", ref=f"pack{n}.wf")
+        _fill(conn, meta.tables["jobs"], 1, status="succeeded", pack_id=1, pack_ref="pack1", kind="sync",
+              trigger="manual", result={"pack_ref": "pack1", "loaded_count": 1}, created_by=1)  # fmt: skip
+    before = _snapshot(engine)
+    upgrade(url, "head")
+    assert _snapshot(engine) == before
+    head = sa.MetaData()
+    head.reflect(engine)
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT active_version_id FROM packs")).scalars().all() == [None, None]
+        _fill(conn, head.tables["pack_blobs"], 1, sha256="a" * 64)
+        _fill(conn, head.tables["pack_blob_chunks"], 1, sha256="a" * 64, seq=0, data=b"bytes")
+        _fill(conn, head.tables["pack_versions"], 1, id=1, pack_id=1, sha256="a" * 64, manifest={}, files=[],
+              created_by=1, job_id=None)  # fmt: skip
+        conn.execute(text("UPDATE packs SET active_version_id = 1 WHERE id = 1"))
+    with engine.begin() as conn:  # a pack deleted takes its versions along; its blob stays for the sweep
+        conn.execute(text("DELETE FROM pack_versions WHERE pack_id = 1"))
+        assert conn.execute(text("SELECT count(*) FROM pack_blob_chunks")).scalar() == 1
+    downgrade(url, "0008")
+    assert _snapshot(engine) == before
+    upgrade(url, "head")
+    assert _snapshot(engine) == before
+    engine.dispose()

@@ -50,7 +50,8 @@ SHED = Counter("attune_api_admission_shed_total", "Requests refused with 503 by 
 # Answer without queueing: probes, metrics and the documentation.
 EXEMPT = frozenset({"/health", "/ready", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 # Requests that wait for a worker after their database work: a turn in the queue, no place held.
-WAITS_FOR_WORKER = re.compile(r"^/api/v1/packs/[^/]+/workflows/(sync|validate)$")
+# (a pushed archive too: its body streams to disk for as long as it takes, holding no place)
+WAITS_FOR_WORKER = re.compile(r"^/api/v1/packs/[^/]+/(workflows/(sync|validate)|versions|versions/\d+/activate)/?$")
 # Requests that check a password: their own line.
 PASSWORD_CHECKS = frozenset({"/auth/login"})
 

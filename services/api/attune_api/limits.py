@@ -23,12 +23,25 @@ import asyncio
 import email.message
 import json
 import math
+import re
 import time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from attune.config import ApiSettings
+from attune.config import ApiSettings, VersionsSettings
+from attune.errors import AttuneError
+
+# Pack archives (issue 17) are streamed to the route, never held here: a limit of their own.
+UPLOADS = re.compile(r"^/api/v1/packs/[^/]+/versions/?$")
+
+
+class UploadTooLarge(AttuneError):
+    status_code = 413
+
+
+class UploadTooSlow(AttuneError):
+    status_code = 408
 
 
 class NonFiniteNumber(ValueError):
@@ -85,24 +98,30 @@ class BodyLimit:
     ``api.body_timeout_seconds`` (408), then replays the body to the app; JSON bodies
     with non-finite numbers are a 422."""
 
-    def __init__(self, app: ASGIApp, settings: ApiSettings) -> None:
+    def __init__(self, app: ASGIApp, settings: ApiSettings, uploads: VersionsSettings | None = None) -> None:
         self.app = app
         self.max_bytes = settings.max_body_bytes
         self.timeout = settings.body_timeout_seconds
+        self.uploads = uploads or VersionsSettings()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = {"error": f"Request body too large (limit {self.max_bytes} bytes)"}
+        upload = scope["method"] == "POST" and UPLOADS.match(scope["path"]) is not None
+        limit = self.uploads.max_upload_bytes if upload else self.max_bytes
+        too_large = {"error": f"Request body too large (limit {limit} bytes)"}
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if length is not None:
             if not length.isdigit():  # uvicorn refuses these first; another server might not
                 await _answer(send, 400, {"error": "Invalid Content-Length header"})
                 return
-            if int(length) > self.max_bytes:
+            if int(length) > limit:
                 await _answer(send, 413, too_large)
                 return
+        if upload:
+            await self.app(scope, _streamed(receive, limit, self.uploads.upload_timeout_seconds), send)
+            return
         chunks: list[bytes] = []
         size = 0
         deadline = time.monotonic() + self.timeout
@@ -132,6 +151,26 @@ class BodyLimit:
                 await _answer(send, 422, {"error": error}, close=False)
                 return
         await self.app(scope, _replay(body, receive), send)
+
+
+def _streamed(receive: Receive, limit: int, timeout: float) -> Receive:
+    """The body as it arrives, counted: the route reading it gets UploadTooLarge (413) past
+    ``limit`` bytes and UploadTooSlow (408) past ``timeout`` seconds."""
+    size = 0
+    deadline = time.monotonic() + timeout
+
+    async def counted() -> Message:
+        nonlocal size
+        try:
+            message = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0))
+        except TimeoutError:
+            raise UploadTooSlow(f"Request body not received within {timeout:g} seconds") from None
+        size += len(message.get("body", b""))
+        if size > limit:
+            raise UploadTooLarge(f"Request body too large (limit {limit} bytes)")
+        return message
+
+    return counted
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

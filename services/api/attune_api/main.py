@@ -19,7 +19,7 @@ from attune.jobs import leases, pipeline
 from attune.observability import logs
 from attune.revisions import service as revisions_service
 from attune_api import access, admission, docs, errors, limits, observe
-from attune_api.routers import auth, health, jobs, keys, packs, revisions, sync, users, workflows
+from attune_api.routers import auth, health, jobs, keys, packs, revisions, sync, users, versions, workflows
 from attune_api.schemas import ErrorBody
 
 log = logging.getLogger("attune.api")
@@ -89,17 +89,18 @@ def create_app() -> FastAPI:
     )
     # innermost: past the size check, a request waits its turn for the database (or gets 503)
     admission.install(app, settings)
-    app.add_middleware(limits.BodyLimit, settings=settings.api)
+    app.add_middleware(limits.BodyLimit, settings=settings.api, uploads=settings.versions)
     # outermost: every answer, 413s and errors included, gets an id and is counted
     app.add_middleware(observe.RequestContext, access_level=logging.INFO if settings.json_logs else logging.DEBUG)
     errors.install(app)
     docs.install(app)  # /docs and /redoc from local assets, not a CDN
-    for router in (packs, sync, workflows, revisions, jobs, users, keys):
+    for router in (packs, sync, versions, workflows, revisions, jobs, users, keys):
         access.annotate(router.router)  # each route's role, in its OpenAPI operation
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(packs.router)
     app.include_router(sync.router)
+    app.include_router(versions.router)
     app.include_router(workflows.router)
     app.include_router(revisions.router)
     app.include_router(jobs.router)

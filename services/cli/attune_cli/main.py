@@ -15,6 +15,7 @@ import typer
 from attune_cli.client import commands as client_commands
 from attune_cli.client import history as client_history
 from attune_cli.client import keys as client_keys
+from attune_cli.client import push as client_push
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Attune pack-workflow service.")
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
@@ -26,6 +27,9 @@ app.command("logout")(client_commands.logout)
 app.add_typer(client_commands.pack_app, name="pack")
 app.add_typer(client_commands.job_app, name="job")
 client_commands.pack_app.command("plan")(client_history.pack_plan)
+client_commands.pack_app.command("push")(client_push.pack_push)
+client_commands.pack_app.command("versions")(client_push.pack_versions)
+client_commands.pack_app.command("rollback")(client_push.pack_rollback)
 app.add_typer(client_history.workflow_app, name="workflow")
 app.add_typer(client_keys.key_app, name="key")
 

@@ -62,6 +62,12 @@ def plan_workflows(job_id: str) -> dict[str, object]:
     return pipeline.run(uuid.UUID(job_id))
 
 
+@app.task(name=TaskName.PUSH.value, base=JobTask)
+def push_version(job_id: str) -> dict[str, object]:
+    """A pushed version: its plan, then (unless refused) the pack's sync from it."""
+    return pipeline.run(uuid.UUID(job_id))
+
+
 @app.task(name=TaskName.SYNC_CHUNK.value, base=JobTask)
 def sync_chunk(job_id: str, index: int, first_position: int, names: list[str]) -> dict[str, object]:
     """Check one slice of a large pack's files and stage the outcome."""

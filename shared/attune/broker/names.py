@@ -11,6 +11,7 @@ class TaskName(enum.StrEnum):
     SYNC = "packs.sync_workflows"
     VALIDATE = "packs.validate_workflows"
     PLAN = "packs.plan_workflows"
+    PUSH = "packs.push_version"
     # a large pack's sync: one task per slice of files, then one that registers them all
     SYNC_CHUNK = "packs.sync_chunk"
     SYNC_FINISH = "packs.sync_finish"

@@ -16,7 +16,12 @@ from attune.jobs.models import JobKind
 from attune.observability.logs import TASK_HEADER, request_id_var
 
 log = logging.getLogger(__name__)
-TASK_OF_KIND = {JobKind.SYNC: TaskName.SYNC, JobKind.VALIDATE: TaskName.VALIDATE, JobKind.PLAN: TaskName.PLAN}
+TASK_OF_KIND = {
+    JobKind.SYNC: TaskName.SYNC,
+    JobKind.VALIDATE: TaskName.VALIDATE,
+    JobKind.PLAN: TaskName.PLAN,
+    JobKind.PUSH: TaskName.PUSH,
+}
 
 
 @lru_cache(maxsize=1)

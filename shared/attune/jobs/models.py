@@ -15,6 +15,7 @@ class JobKind(enum.StrEnum):
     SYNC = "sync"
     VALIDATE = "validate"
     PLAN = "plan"  # a sync's dry run: what it would do, nothing written
+    PUSH = "push"  # a pushed version: its plan, then (unless refused) the sync from it
 
 
 class JobStatus(enum.StrEnum):

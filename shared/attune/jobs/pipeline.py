@@ -17,6 +17,7 @@ of jobs, queues or notifications.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -32,6 +33,7 @@ from attune.access.principal import Principal
 from attune.broker import send
 from attune.broker.names import TaskName
 from attune.broker.notify import publish_done, wait_for_message
+from attune.bundles import push
 from attune.config import Settings, get_settings
 from attune.db.engine import get_engine, read_only, session_scope
 from attune.errors import AttuneError, DependencyUnavailable, NotFound
@@ -204,7 +206,13 @@ def _target(s: Session, settings: Settings, job: Job) -> Target:
     if pack is None:
         raise PackGone(job.pack_ref)
     author = "auto" if job.trigger == JobTrigger.AUTO.value else job.started_by or "unknown"
-    return Target.of(settings, job_id=job.id, pack=pack, options=job.options, author=author)
+    target = Target.of(settings, job_id=job.id, pack=pack, options=job.options, author=author)
+    pushed = push.PushRequest.of(job.options).version_id if job.kind == JobKind.PUSH.value else None
+    source = push.source_root(s, settings, pack, pushed)  # a pushed version: this worker's copy
+    if source is None:
+        return target
+    changes = pushed is not None and pack.active_version_id != pushed
+    return push.retarget(target, *source, source_changes=changes)
 
 
 def _transient(exc: BaseException) -> bool:
@@ -251,6 +259,8 @@ def _fail(job_id: uuid.UUID, exc: BaseException) -> None:
         store.drop(s, job_id)
         leases.release_all(s, job_id)
         job = jobs.get_job(s, job_id)
+        if job.kind == JobKind.PUSH.value:
+            push.failed(s, push.PushRequest.of(job.options).version_id)
         metrics.record_job(job.kind, "failed", _duration(job), None)
 
 
@@ -297,8 +307,15 @@ def run(job_id: uuid.UUID) -> dict[str, Any]:
                 plan = engine.decide_fan_out(s, target, chunk_size=settings.sync.chunk_size)
                 if isinstance(plan, list):
                     return _fan_out(s, job, target, plan)
-                result = engine.sync_whole(s, target, prefetched=plan, progress=_Progress(job_id))
-                job.progress_done = job.progress_total = result.loaded_count
+                progress = _Progress(job_id)
+                if kind == JobKind.PUSH.value:
+                    request = push.PushRequest.of(job.options)
+                    whole = functools.partial(engine.sync_whole, s, target, prefetched=plan, progress=progress)
+                    result = push.run(s, target, request, whole)
+                    job.progress_done = job.progress_total = result.plan.loaded_count
+                else:
+                    result = engine.sync_whole(s, target, prefetched=plan, progress=progress)
+                    job.progress_done = job.progress_total = result.loaded_count
             finish(s, job, result, task=leases.RUN)
             status = JobStatus.SUCCEEDED.value
     except Exception as exc:
@@ -312,7 +329,8 @@ def _chunk_args(job_id: uuid.UUID, part: Slice) -> list[Any]:
 
 
 def _fan_out(s: Session, job: Job, target: Target, slices: list[Slice]) -> dict[str, Any]:
-    _, folders = engine.inspect_folders(target.root)
+    # a pushed version's copies differ from worker to worker: only their content is the same
+    folders = "" if target.sha256 else engine.inspect_folders(target.root)[1]
     job.chunks_total = len(slices)
     job.progress_total = sum(len(p.names or ()) for p in slices)
     job.progress_done = 0
@@ -381,8 +399,16 @@ def run_finish(job_id: uuid.UUID) -> dict[str, Any]:
             job = jobs.get_job_for_update(s, job_id)  # two finishing tasks: one registers, under this lock
             if jobs.is_finished(job):
                 return {"job_id": str(job_id), "status": job.status}
-            result = engine.finish_chunked(s, _target(s, settings, job))
-            job.progress_done = job.progress_total or result.loaded_count
+            target = _target(s, settings, job)
+            if job.kind == JobKind.PUSH.value:
+                result: JobResult = push.run(
+                    s, target, push.PushRequest.of(job.options), lambda: engine.finish_chunked(s, target)
+                )
+                store.drop(s, job_id)  # the staging rows of a sync rolled back
+                job.progress_done = job.progress_total or result.plan.loaded_count  # type: ignore[union-attr]
+            else:
+                result = engine.finish_chunked(s, target)
+                job.progress_done = job.progress_total or result.loaded_count
             finish(s, job, result, task=leases.FINISH)
             status = JobStatus.SUCCEEDED.value
     except Exception as exc:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column
+from sqlalchemy import Column, Integer
 from sqlmodel import Field, SQLModel
 
 from attune.db.types import JSONType, TZDateTime, utcnow
@@ -25,3 +25,6 @@ class Pack(PackBase, table=True):
     meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(TZDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(TZDateTime, nullable=False))
+    # the pushed version the pack is synced from (pack_versions.id); None: its directory
+    # under packs_base_dir. No foreign key: a pack's versions point at it already.
+    active_version_id: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, StringConstraints
+from pydantic import AfterValidator, ConfigDict, StringConstraints, computed_field
 from sqlmodel import Field, SQLModel
 
 from attune.packs.models import PackBase
@@ -109,3 +109,12 @@ class PackPublic(PackBase):
     meta: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    active_version_id: int | None = Field(
+        default=None, description="The pushed version the pack syncs from (null: its directory under packs_base_dir)"
+    )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def source(self) -> Literal["directory", "version"]:
+        """Where the pack's files come from: its directory under packs_base_dir, or a pushed version."""
+        return "directory" if self.active_version_id is None else "version"

@@ -94,6 +94,9 @@ class Target:
     force: bool = False  # read and check every file, even unchanged ones
     folders: str = ""  # the folders' identity when the job started (chunked syncs)
     author: str = "auto"  # who the revisions it writes name: the job's user, "auto" for an auto-sync
+    # a pushed version's sha256: content that is the same on every worker (its folders'
+    # identity differs from one worker's copy to another's, and is not compared)
+    sha256: str = ""
 
     @classmethod
     def of(cls, settings: Settings, *, job_id: uuid.UUID, pack: Pack, options: dict[str, Any], author: str) -> Target:

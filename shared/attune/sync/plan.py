@@ -11,6 +11,7 @@ transaction, so no sync of the pack interleaves.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlmodel import Session
@@ -25,15 +26,43 @@ from attune.sync.schemas import PLAN_CHANGES, PlanEntry, PlanResult, SyncResult
 
 def plan(session: Session, target: Target, *, progress: ProgressFn | None = None) -> PlanResult:
     """The plan of a whole-pack sync, in the caller's transaction; writes nothing."""
+    planned, _, _ = plan_then_decide(
+        session, target, lambda: engine.sync_whole(session, target, progress=progress), keep=lambda _: False
+    )
+    return planned
+
+
+def plan_then_decide(
+    session: Session, target: Target, sync: Callable[[], SyncResult], *, keep: Callable[[PlanResult], bool]
+) -> tuple[PlanResult, SyncResult, bool]:
+    """Runs ``sync`` (a whole-pack sync, or the registering step of a chunked one) in a
+    savepoint, under the pack's lock, and computes its plan; ``keep(plan)`` says whether
+    the sync stays (the savepoint is released: the plan is what was done) or is rolled
+    back (nothing persists). Returns (plan, the sync's result, whether it was kept)."""
     store.lock_pack(session, target.pack_id)
     before = actions_repo.registered_of_pack(session, target.pack_id)
     savepoint = session.begin_nested()
+    kept = False
     try:
-        result = engine.sync_whole(session, target, progress=progress)
+        result = sync()
         written = history.written(session, target.job_id)
         after = actions_repo.registered_of_pack(session, target.pack_id)
+        planned = _plan(target, result, written, _actions(result, before, after))
+        kept = keep(planned)
     finally:
-        savepoint.rollback()
+        if kept:
+            savepoint.commit()
+        else:
+            savepoint.rollback()
+    return planned, result, kept
+
+
+def has_errors(planned: PlanResult) -> bool:
+    """Whether a workflow or an action of the plan would not register."""
+    return bool(planned.errors) or any(a.change == "error" for a in planned.actions)
+
+
+def _plan(target: Target, result: SyncResult, written: dict[str, Any], actions: list[PlanEntry]) -> PlanResult:
     workflows = _workflows(result, written)
     counts = dict.fromkeys(PLAN_CHANGES, 0)
     for entry in workflows:
@@ -43,7 +72,7 @@ def plan(session: Session, target: Target, *, progress: ProgressFn | None = None
         loaded_count=result.loaded_count,
         counts=counts,
         workflows=workflows,
-        actions=_actions(result, before, after),
+        actions=actions,
         errors=result.errors,
         notes=result.notes,
     )

@@ -187,11 +187,28 @@ class PlanResult(BaseModel):
     job_id: uuid.UUID | None = None
 
 
-JobResult = SyncResult | ValidateResult | PlanResult
+class PushResult(BaseModel):
+    """What a pushed version's job did: its plan against the live registry, and whether the
+    pack now syncs from it (``activated``: the sync of the plan was kept)."""
+
+    pack_ref: str
+    version_id: int
+    sha256: str
+    activated: bool
+    outcome: str = Field(description="activated, validated (not asked to activate) or refused (the plan has errors)")
+    reason: str = Field(description="Why, in a sentence")
+    plan: PlanResult
+    synced: dict[str, Any] | None = Field(default=None, description="The sync's counts when activated")
+    job_id: uuid.UUID | None = None
+
+
+JobResult = SyncResult | ValidateResult | PlanResult | PushResult
 
 
 def summarise(result: JobResult) -> dict[str, Any]:
     """The counts of a result: what a job listing shows."""
+    if isinstance(result, PushResult):
+        return {"version_id": result.version_id, "outcome": result.outcome, **summarise(result.plan)}
     if isinstance(result, PlanResult):
         return {**result.counts, "loaded_count": result.loaded_count, "error_count": len(result.errors)}
     if isinstance(result, SyncResult):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -27,12 +28,19 @@ _MESSAGES = {
     JobKind.SYNC: "Pack workflows synced successfully",
     JobKind.VALIDATE: "Pack workflows validated",
     JobKind.PLAN: "Plan of the pack's sync (dry run): nothing was written",
+    JobKind.PUSH: "Pack version processed: see outcome (activated, validated or refused)",
 }
-_VERBS = {JobKind.SYNC: "sync", JobKind.VALIDATE: "validate", JobKind.PLAN: "plan the sync of"}
+_VERBS = {JobKind.SYNC: "sync", JobKind.VALIDATE: "validate", JobKind.PLAN: "plan the sync of",
+          JobKind.PUSH: "validate and activate"}  # fmt: skip
 
 
 async def _start_and_wait(request: Request, ref: str, kind: JobKind, wait_s: float, **start: Any) -> Response:
     job_id = await run_in_threadpool(functools.partial(pipeline.start, ref, kind=kind, **start))
+    return await answer_when_done(request, ref, job_id, wait_s, kind)
+
+
+async def answer_when_done(request: Request, ref: str, job_id: uuid.UUID, wait_s: float, kind: JobKind) -> Response:
+    """The job's result when it finishes within ``wait_s`` seconds, else 202 with the job to poll."""
     found = await pipeline.wait(job_id, wait_s, getattr(request.app.state, "redis", None))
     if found.finished and found.result_json is not None:
         # the worker stored the result (with its job_id) as JSON: sent as is, never decoded here

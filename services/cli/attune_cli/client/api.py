@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -76,15 +76,24 @@ class Client:
         except httpx.HTTPError as exc:
             raise ClientError(f"Cannot reach {self.server}: {exc}", EXIT_UNAVAILABLE) from exc
 
-    def request(self, method: str, path: str, *, ok: tuple[int, ...] = (200,), **kwargs: Any) -> httpx.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        ok: tuple[int, ...] = (200,),
+        headers_extra: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
         """An authenticated request; ClientError unless the status is in ``ok``."""
         token = self.config.token_for(self.server)
         if token is None:
             raise ClientError(f"Not logged in to {self.server}: run `attune login` first", EXIT_AUTH)
-        r = self._send(method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+        extra = headers_extra or {}
+        r = self._send(method, path, headers={"Authorization": f"Bearer {token}", **extra}, **kwargs)
         if r.status_code == 401 and self._refresh():
             token = self.config.token_for(self.server)
-            r = self._send(method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+            r = self._send(method, path, headers={"Authorization": f"Bearer {token}", **extra}, **kwargs)
         if r.status_code == 401:
             raise ClientError(f"{_error_of(r)} (run `attune login` again)", EXIT_AUTH, 401)
         if r.status_code not in ok:
@@ -129,6 +138,13 @@ class Client:
     def start_job(self, ref: str, action: str, params: dict[str, Any]) -> dict[str, Any]:
         """POST sync/validate; returns the response body (200: the result; 202: the job to poll)."""
         r = self.request("POST", f"/api/v1/packs/{ref}/workflows/{action}", ok=(200, 202), params=params)
+        return {"status_code": r.status_code, **r.json()}
+
+    def push(self, ref: str, body: Iterator[bytes], params: dict[str, Any]) -> dict[str, Any]:
+        """POST an archive (streamed from ``body``) as a version of the pack; the response body
+        (200: the job's result; 202: the job to poll)."""
+        r = self.request("POST", f"/api/v1/packs/{ref}/versions", ok=(200, 202), params=params, content=body,
+                         headers_extra={"Content-Type": "application/gzip"})  # fmt: skip
         return {"status_code": r.status_code, **r.json()}
 
     def wait_job(

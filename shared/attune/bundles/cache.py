@@ -1,0 +1,126 @@
+"""Each worker's local copies of pushed versions, by sha256: fetched from the database,
+unpacked under a temporary name and renamed into place (readers never see half a copy),
+reused while present, least recently used removed past ``versions.cache_max_bytes``.
+
+    <cache_dir>/<sha256>/        the unpacked archive (the pack at its root or in its folder)
+    <cache_dir>/<sha256>.used    its unpacked size; its modification time is its last use
+    <cache_dir>/.tmp-*           a copy being made (removed when older than an hour)
+
+A copy used in the last ``IN_USE_SECONDS`` is never removed (a job may be reading it);
+one removed under a sync anyway fails that sync, which changes nothing (the engine
+checks its folders before it writes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from sqlmodel import Session
+
+from attune.bundles import archive
+from attune.bundles import repository as repo
+from attune.bundles.models import PackVersion
+from attune.config import Settings
+from attune.errors import AttuneError
+
+log = logging.getLogger(__name__)
+IN_USE_SECONDS = 600
+STALE_TMP_SECONDS = 3600
+
+
+class VersionUnavailable(AttuneError):
+    """The version's bytes are gone from the database or do not match their sha256."""
+
+    status_code = 409
+
+
+def limits_of(settings: Settings) -> archive.Limits:
+    v = settings.versions
+    return archive.Limits(max_entries=v.max_entries, max_unpacked_bytes=v.max_unpacked_bytes, max_ratio=v.max_ratio)
+
+
+def materialise(session: Session, settings: Settings, version: PackVersion) -> Path:
+    """The pack's directory in this worker's copy of the version (made if missing)."""
+    base = settings.version_cache_dir
+    base.mkdir(parents=True, exist_ok=True)
+    final = base / version.sha256
+    marker = base / f"{version.sha256}.used"
+    if final.is_dir() and not final.is_symlink() and marker.is_file():
+        os.utime(marker)
+        return final / version.prefix if version.prefix else final
+    work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=base))
+    try:
+        download = work / "archive"
+        _fetch(session, version.sha256, download)
+        tree = work / "tree"
+        tree.mkdir()
+        found, _ = archive.extract(download, tree, pack_ref=version.pack_ref, limits=limits_of(settings))
+        try:
+            os.rename(tree, final)
+        except OSError:
+            if not final.is_dir():  # not another process's copy of the same bytes
+                raise
+        marker.write_text(str(found.unpacked_bytes))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    evict(base, settings.versions.cache_max_bytes, keep=version.sha256)
+    return final / version.prefix if version.prefix else final
+
+
+def _fetch(session: Session, sha256: str, dest: Path) -> None:
+    blob = repo.blob(session, sha256)
+    if blob is None:
+        raise VersionUnavailable(f"The archive {sha256} is no longer stored")
+    digest = hashlib.sha256()
+    with dest.open("wb") as out:
+        for seq in range(blob.chunk_count):
+            data = repo.chunk(session, sha256, seq)
+            if data is None:
+                raise VersionUnavailable(f"The archive {sha256} is missing its part {seq}")
+            digest.update(data)
+            out.write(data)
+    if digest.hexdigest() != sha256:
+        raise VersionUnavailable(f"The stored archive {sha256} does not match its sha256")
+
+
+def evict(base: Path, max_bytes: int, *, keep: str) -> list[str]:
+    """Removes the least recently used copies until the rest fit in ``max_bytes``."""
+    now = time.time()
+    entries = []
+    for marker in base.glob("*.used"):
+        try:
+            st = marker.stat()
+            size = int(marker.read_text() or 0)
+        except (OSError, ValueError):
+            continue
+        entries.append((st.st_mtime, marker.name[: -len(".used")], size))
+    for tmp in base.glob(".tmp-*"):
+        try:
+            if now - tmp.stat().st_mtime > STALE_TMP_SECONDS:
+                shutil.rmtree(tmp, ignore_errors=True)
+        except OSError:
+            pass
+    total = sum(size for _, _, size in entries)
+    removed = []
+    for used_at, sha, size in sorted(entries):
+        if total <= max_bytes:
+            break
+        if sha == keep or now - used_at < IN_USE_SECONDS:
+            continue
+        doomed = Path(tempfile.mkdtemp(prefix=".tmp-evict-", dir=base))
+        with contextlib.suppress(OSError):
+            os.rename(base / sha, doomed / "tree")  # gone from its name at once, then deleted
+        (base / f"{sha}.used").unlink(missing_ok=True)
+        shutil.rmtree(doomed, ignore_errors=True)
+        total -= size
+        removed.append(sha)
+    if removed:
+        log.info("version cache: removed %d least recently used copies", len(removed))
+    return removed
