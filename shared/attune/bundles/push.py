@@ -24,7 +24,7 @@ from attune.errors import NotFound
 from attune.packs.models import Pack
 from attune.sync.engine import Target
 from attune.sync.plan import has_errors, plan_then_decide
-from attune.sync.schemas import PlanResult, PushResult, SyncResult, summarise
+from attune.sync.schemas import PlanResult, PushResult, SyncResult, dump_result, summarise
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +77,7 @@ def run(session: Session, target: Target, request: PushRequest, sync: Callable[[
     errors = has_errors(planned)
     now = utcnow()
     state = VersionState.REFUSED if errors and not kept else VersionState.VALID
-    repo.set_version(session, request.version_id, state=state, validation=planned.model_dump(mode="json"))
+    repo.set_version(session, request.version_id, state=state, validation=dump_result(planned))
     if kept:
         repo.activate(session, target.pack_id, request.version_id, now)
         outcome, reason = "activated", "The pack now syncs from this version"
