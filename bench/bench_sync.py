@@ -274,8 +274,12 @@ def touch_fraction(pack_dir: Path, fraction: float, offset: int = 0) -> int:
     step = max(1, int(1 / fraction))
     n = 0
     for p in paths[offset::step]:
-        p.write_text(p.read_text().replace('description: "Synthetic', 'description: "Changed synthetic', 1))
-        n += 1
+        text = p.read_text()
+        changed = text.replace("\ndescription: \"", "\ndescription: \"Changed: ", 1)
+        n += changed != text  # a definition that changes (a broken file may say no description)
+        p.write_text(changed if changed != text else text + "# changed\n")
+    if n == 0:  # a generator whose files say no description would measure nothing
+        raise RuntimeError(f"{pack_dir}: no workflow's description could be changed")
     return n
 
 

@@ -503,3 +503,21 @@ def test_own_workflow_refs_are_answered_as_the_listing_would(tmp_path: Path) -> 
     asked = ["p.a", "p.b", "p.c", "p.d", "p.e", "p.bad name", "p.f", "p.dir", "p.link", "p.c.workflow", "q.a", "p.",
              "p.../p/workflows/a", "p.a\x00", "p.g", "p.g.workflow"]  # fmt: skip
     assert {ref for ref in asked if listing.has_ref(ref)} == listed & set(asked)
+
+
+def test_large_definitions_are_stored_with_lz4_where_the_server_has_it(session, tmp_path):
+    """db/copy.py: the staging COPY asks for lz4 (half pglz's server time on 10,000
+    definitions); the registry and the revisions keep the staged values' compression."""
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("TOAST compression is Postgres's")
+    if not session.execute(text("SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
+                                "WHERE name = 'default_toast_compression'")).scalar():  # fmt: skip
+        pytest.skip("this Postgres was built without lz4")
+    pack = _pack(session, "big")
+    big = workflow_yaml("big.echo", desc="".join(f"step {i} of a long description. " for i in range(400)))
+    write_pack(tmp_path, "big", {"large.yaml": big}, {"echo.yaml": ACTION})
+    result = sync_whole(session, tmp_path, pack)
+    assert result.registered_count == 1, result.errors
+    for table in ("workflow_definitions", "workflow_revisions"):
+        method = session.execute(text(f"SELECT pg_column_compression(definition) FROM {table} WHERE ref = 'big.large'"))
+        assert method.scalar() == "lz4", table
