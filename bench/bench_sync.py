@@ -275,7 +275,7 @@ def touch_fraction(pack_dir: Path, fraction: float, offset: int = 0) -> int:
     n = 0
     for p in paths[offset::step]:
         text = p.read_text()
-        changed = text.replace("\ndescription: \"", "\ndescription: \"Changed: ", 1)
+        changed = text.replace('\ndescription: "', '\ndescription: "Changed: ', 1)
         n += changed != text  # a definition that changes (a broken file may say no description)
         p.write_text(changed if changed != text else text + "# changed\n")
     if n == 0:  # a generator whose files say no description would measure nothing
