@@ -165,7 +165,7 @@ def test_long_sync_renews_its_lease_and_runs_once(host_env, client, auth, packs,
     proc = start_host(env, f"long-{uuid.uuid4().hex[:4]}@%h", log)
     try:
         _wait_ready(env)
-        _create_parked(client, auth, packs, "longsync", 12000)
+        _create_parked(client, auth, packs, "longsync", 24000)  # several leases long, also on the faster paths
         monkeypatch.setattr(get_settings().celery, "result_wait_seconds", 120)
         r = client.post("/api/v1/packs/longsync/workflows/sync", headers=auth)
         assert r.status_code == 200, r.text
