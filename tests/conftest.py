@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -346,20 +347,24 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def live_server(configured: dict[str, str], worker, tmp_path_factory) -> Iterator[str]:
     """The API served by `attune api` on a free port (with the session's worker)."""
+    with api_process({**os.environ, **configured}, tmp_path_factory.mktemp("api") / "api.log") as (url, _):
+        yield url
+
+
+@contextmanager
+def api_process(env: dict[str, str], log: Path, *, timeout: float = 60) -> Iterator[tuple[str, int]]:
+    """An `attune api` process on a free port with this environment, healthy before it is
+    yielded as (its URL, its pid); stopped afterwards. Its output goes to ``log``."""
     import httpx
 
     port = free_port()
-    log = tmp_path_factory.mktemp("api") / "api.log"
-    fh = log.open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "attune_cli.main", "api", "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, **configured},
-        stdout=fh,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-    )
+    with log.open("w") as fh:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "attune_cli.main", "api", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
+        )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     while True:
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
@@ -371,10 +376,9 @@ def live_server(configured: dict[str, str], worker, tmp_path_factory) -> Iterato
             raise RuntimeError(f"API did not start:\n{log.read_text()}")
         time.sleep(0.1)
     try:
-        yield url
+        yield url, proc.pid
     finally:
         stop_processes([proc])
-        fh.close()
 
 
 def start_worker(env: dict[str, str], hostname: str, log_path: Path, concurrency: int = 1) -> subprocess.Popen:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -21,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port, stop_processes, workflow_yaml
+from tests.conftest import api_process, workflow_yaml
 
 pytestmark = pytest.mark.e2e
 
@@ -103,19 +101,8 @@ def test_burst_of_syncs_answers_200_or_202_and_every_job_finishes(live_server, u
 @contextmanager
 def _api(configured: dict[str, str], log: Path, settings: dict[str, str]) -> Iterator[str]:
     """Another API process (same database, broker and worker) with these settings."""
-    port = free_port()
-    env = {**os.environ, **configured, **settings}
-    with log.open("w") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "attune_cli.main", "api", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    _wait_up(url, proc, log)
-    try:
+    with api_process({**os.environ, **configured, **settings}, log) as (url, _):
         yield url
-    finally:
-        stop_processes([proc])
 
 
 @pytest.fixture
@@ -138,20 +125,6 @@ def starved_pool_server(configured, worker, tmp_path) -> Iterator[str]:
     }
     with _api(configured, tmp_path / "api.log", settings) as url:
         yield url
-
-
-def _wait_up(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"API did not start:\n{log.read_text()}")
-        time.sleep(0.1)
 
 
 def test_past_the_queue_bound_it_sheds_with_503_and_retry_after(tiny_queue_server, user, big_pack):

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -21,7 +19,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.conftest import ROOT, TEST_SECRET, free_port, stop_processes
+from tests.conftest import TEST_SECRET, api_process
 
 pytestmark = pytest.mark.e2e
 LIMIT = 1024 * 1024  # api.max_body_bytes, the default
@@ -125,29 +123,8 @@ def test_content_length_that_lies(live_server):
 @contextmanager
 def _api_process(configured: dict[str, str], tmp_path: Path, **env: str) -> Iterator[tuple[str, int]]:
     """An `attune api` process of the test's own (its memory, its settings)."""
-    port = free_port()
-    log = (tmp_path / "api.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "attune_cli.main", "api", "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, **configured, **env}, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError((tmp_path / "api.log").read_text())
-        time.sleep(0.1)
-    try:
-        yield url, proc.pid
-    finally:
-        stop_processes([proc])
-        log.close()
+    with api_process({**os.environ, **configured, **env}, tmp_path / "api.log") as found:
+        yield found
 
 
 @pytest.fixture

@@ -22,24 +22,15 @@ from attune.workflows.diagnostics import render_path
 from attune.workflows.expressions import analyse_template, expression_error
 from attune.workflows.loader import Selection, list_workflow_files, load_pack_dir, load_workflows
 from attune.workflows.offline import validate_path
+from tests.expectations import expected as _expected
 
 PACK = Path(__file__).resolve().parents[1] / "data" / "attune_pack"
-EXPECT = re.compile(r"^# expect: (?:(nothing)|(error|warning) (\S+) (\d+):(\d+) (.*))$")
 ELSEWHERE = {"core.local", "ns.other.echo"}  # actions other packs registered
 FILES = sorted(
     str(p.relative_to(PACK))
     for p in [*PACK.glob("workflows/*.y*ml"), *PACK.glob("actions/workflows/*.y*ml")]
     if p.name != "deploy.yaml"  # shadowed by actions/workflows/deploy.workflow.yaml
 )
-
-
-def _expected(path: Path) -> list[tuple[str, str, int, int, str]]:
-    out = []
-    for line in path.read_text().splitlines():
-        m = EXPECT.match(line)
-        if m and not m.group(1):
-            out.append((m.group(2), m.group(3), int(m.group(4)), int(m.group(5)), m.group(6)))
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -6,26 +6,16 @@ or ``# expect: nothing``. Removing a rule from the validator makes its files fai
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
 from attune.workflows.checker import check_pack
 from attune.workflows.loader import load_pack_dir
+from tests.expectations import expected as _expected
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
-EXPECT = re.compile(r"^# expect: (?:(nothing)|(error|warning) (\S+) (\d+):(\d+) (.*))$")
 KNOWN_ELSEWHERE = {"core.local"}  # an action another pack registered
-
-
-def _expected(path: Path) -> list[tuple[str, str, int, int, str]]:
-    out = []
-    for line in path.read_text().splitlines():
-        m = EXPECT.match(line)
-        if m and not m.group(1):
-            out.append((m.group(2), m.group(3), int(m.group(4)), int(m.group(5)), m.group(6)))
-    return out
 
 
 @pytest.fixture(scope="module")
