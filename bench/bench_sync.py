@@ -176,12 +176,13 @@ class Stack:
 
 
 # -- the floor -----------------------------------------------------------------
-def floor(pack_dir: Path) -> dict[str, float]:
-    """Read every file, parse it with yaml-rs, COPY one row per workflow: nothing can be faster."""
+def floor(pack_dir: Path, paths: list[Path] | None = None) -> dict[str, float]:
+    """Read every file, parse it with yaml-rs, COPY one row per workflow: nothing can be faster.
+    (``paths``: these files instead of the pack's workflows/, e.g. a whole tree's.)"""
     import psycopg
     import yaml_rs
 
-    paths = sorted((pack_dir / "workflows").iterdir())
+    paths = sorted((pack_dir / "workflows").iterdir()) if paths is None else paths
     t0 = time.perf_counter()
     blobs = [p.read_bytes() for p in paths]
     t1 = time.perf_counter()
@@ -197,7 +198,7 @@ def floor(pack_dir: Path) -> dict[str, float]:
         conn.execute("CREATE TEMP TABLE floor_rows (ref text PRIMARY KEY, definition jsonb)")
         with conn.cursor() as cur, cur.copy("COPY floor_rows (ref, definition) FROM STDIN") as cp:
             for p, d in zip(paths, docs, strict=True):
-                cp.write_row((p.stem, json.dumps(d)))
+                cp.write_row((f"{p.parent.parent.name}.{p.stem}", json.dumps(d)))
         conn.commit()
     t3 = time.perf_counter()
     return {"read": t1 - t0, "parse": t2 - t1, "copy": t3 - t2, "total": t3 - t0}
@@ -300,7 +301,7 @@ def timed_plan(stack: Stack, ref: str) -> tuple[float, dict]:
     return dt, r.json()["data"]
 
 
-def many_packs(stack: Stack, refs: list[str]) -> float:
+def many_packs(stack: Stack, refs: list[str], poll: float = 0.02) -> float:
     t0 = time.perf_counter()
     r = stack.post("/api/v1/packs/sync", json={"packs": refs})
     batch = r.json()["data"]["batch_id"]
@@ -308,7 +309,7 @@ def many_packs(stack: Stack, refs: list[str]) -> float:
         summary = stack.get(f"/api/v1/jobs/batches/{batch}").json()["data"]
         if summary["finished"]:
             break
-        time.sleep(0.02)
+        time.sleep(poll)
     elapsed = time.perf_counter() - t0
     if summary["jobs"]["failed"]:
         raise RuntimeError(f"{summary['jobs']['failed']} jobs of the batch failed")
@@ -416,6 +417,91 @@ def run(workflows: int = 10000, packs: int = 200, per_pack: int = 50) -> dict[st
         for p in range(packs):
             touch_fraction(base / f"many_{p}", 1.0)
         out["many_2_workers"] = many_packs(stack, refs)
+    finally:
+        stack.stop()
+        if os.environ.get("ATTUNE_BENCH_KEEP"):
+            print(f"kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+# -- a tree of small packs (issue 15) ---------------------------------------------
+def cpu_seconds(stack: Stack) -> float:
+    """User + system CPU seconds the worker processes and their pool children have used."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for w in stack.workers:
+        pids = [w.pid]
+        kids = subprocess.run(["pgrep", "-P", str(w.pid)], capture_output=True, text=True).stdout.split()
+        pids += [int(k) for k in kids]
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def _create_packs(stack: Stack, refs: list[str]) -> None:
+    """The pack records, eight requests at a time; their auto-syncs (no directory yet) finish first."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(ref: str) -> str:
+        r = stack.post("/api/v1/packs", json={"ref": ref, "label": ref, "version": "1.0.0"})
+        if r.status_code != 201:
+            raise RuntimeError(f"creating {ref}: {r.status_code} {r.text[:300]}")
+        return r.json()["job_id"]
+
+    with ThreadPoolExecutor(8) as pool:
+        job_ids = list(pool.map(one, refs))
+    for job_id in job_ids:
+        stack.wait_job(job_id)
+
+
+def tree_result(stack: Stack, batch: str) -> dict[str, dict]:
+    """Every job's result of a batch, by pack (job ids and timings left out)."""
+    summary = stack.get(f"/api/v1/jobs/batches/{batch}").json()["data"]
+    out = {}
+    for job_id in summary["job_ids"]:
+        job = stack.get(f"/api/v1/jobs/{job_id}").json()["data"]
+        out[job["pack_ref"]] = comparable(job["result"])
+    return out
+
+
+def run_tree(packs: int = 2000, per_pack: int = 20, workers: int = 2) -> dict[str, Any]:
+    """A tree of small packs synced in bulk (POST /api/v1/packs/sync with every ref), against
+    the floor of the same files: the cold sync, then an unchanged re-sync (best of two),
+    with the worker CPU per pack job."""
+    tmp = Path(tempfile.mkdtemp(prefix="attune-bench-tree-"))
+    base, logs, gen = tmp / "packs", tmp / "logs", tmp / "gen"
+    base.mkdir()
+    logs.mkdir()
+    subprocess.run([sys.executable, str(genpacks()), str(gen), "--packs", str(packs), "--workflows", str(per_pack),
+                    "--actions", "3", "--prefix", "tree", "--invalid", "0.02"], check=True)  # fmt: skip
+    refs = [f"tree_{p}" for p in range(packs)]
+    files = sorted(p for ref in refs for p in (gen / ref / "workflows").iterdir())
+    stack = Stack(base, logs)
+    out: dict[str, Any] = {"packs": packs, "per_pack": per_pack, "workers": workers, "files": len(files)}
+    try:
+        stack.setup_db()
+        stack.start_api()
+        stack.start_workers(workers)
+        out["floor"] = min((floor(gen, files) for _ in range(2)), key=lambda f: f["total"])
+        _create_packs(stack, refs)
+        for ref in refs:
+            (gen / ref).rename(base / ref)
+        cpu0 = cpu_seconds(stack)
+        out["cold"] = many_packs(stack, refs, poll=0.25)
+        out["cold_cpu_ms_per_pack"] = 1000 * (cpu_seconds(stack) - cpu0) / packs
+        unchanged = []
+        for _ in range(2):
+            cpu0 = cpu_seconds(stack)
+            unchanged.append(many_packs(stack, refs, poll=0.25))
+            cpu = cpu_seconds(stack) - cpu0
+            out["unchanged_cpu_ms_per_pack"] = min(out.get("unchanged_cpu_ms_per_pack", 1e9), 1000 * cpu / packs)
+        out["unchanged"] = min(unchanged)
     finally:
         stack.stop()
         if os.environ.get("ATTUNE_BENCH_KEEP"):

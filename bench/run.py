@@ -70,6 +70,24 @@ def push_rows(p: dict) -> list[dict]:
     ]  # fmt: skip
 
 
+def tree_rows(t: dict) -> list[dict]:
+    """A tree of small packs synced in bulk, against the floor of the same files (bench_sync.run_tree)."""
+    fl = t["floor"]["total"]
+    cold, same = t["cold"] / fl, t["unchanged"] / fl
+    name = f"{t['packs']} packs x {t['per_pack']}, {t['workers']} workers"
+    return [
+        {"what": f"tree floor ({t['files']} files): read {t['floor']['read']:.2f} + parse {t['floor']['parse']:.2f} "
+                 f"+ COPY {t['floor']['copy']:.2f}", "value": round(fl, 2), "unit": "s", "target": "", "ok": True},
+        {"what": f"{name}: cold bulk sync ({t['cold']:.2f} s) / floor", "value": round(cold, 3), "unit": "x",
+         "target": "<= 0.8", "ok": cold <= 0.8},
+        {"what": f"{name}: unchanged bulk re-sync ({t['unchanged']:.2f} s) / floor", "value": round(same, 3),
+         "unit": "x", "target": "<= 0.1", "ok": same <= 0.1},
+        {"what": f"{name}: worker CPU per pack job, cold / unchanged",
+         "value": f"{t['cold_cpu_ms_per_pack']:.1f} / {t['unchanged_cpu_ms_per_pack']:.1f}", "unit": "ms",
+         "target": "", "ok": True},
+    ]  # fmt: skip
+
+
 def report(rows: list[dict], detail: dict, started: float) -> None:
     width = max(len(r["what"]) for r in rows)
     print(f"\n{'measure':<{width}}  {'value':>9} {'unit':<12} {'target':<8} ok")
@@ -90,13 +108,21 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-sync", action="store_true", help="only the validation benchmark (no services)")
     ap.add_argument("--skip-burst", action="store_true", help="without the 300-request bursts (bench_burst)")
-    ap.add_argument("--only", choices=["push"], help="only this part: push (upload + activate, bench_sync.run_push)")
+    ap.add_argument(
+        "--only",
+        choices=["push", "tree"],
+        help="only this part: push (upload + activate, bench_sync.run_push) or tree (bench_sync.run_tree)",
+    )
     a = ap.parse_args()
     started = time.perf_counter()
     rows: list[dict] = []
     if a.only == "push":
         p = bench_sync.run_push(a.workflows)
         report(push_rows(p), {"push": p}, started)
+        return
+    if a.only == "tree":
+        t = bench_sync.run_tree()
+        report(tree_rows(t), {"tree": t}, started)
         return
 
     with tempfile.TemporaryDirectory(prefix="attune-bench-") as tmp:
@@ -165,6 +191,8 @@ def main() -> None:
     if not a.skip_sync:
         detail["push"] = bench_sync.run_push(a.workflows)
         rows += push_rows(detail["push"])
+        detail["tree"] = bench_sync.run_tree()
+        rows += tree_rows(detail["tree"])
 
     report(rows, detail, started)
 
