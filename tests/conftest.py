@@ -190,7 +190,7 @@ def _empty_sqlite() -> None:
                 break
         time.sleep(0.05)
     with get_engine().begin() as conn:
-        for table in ("sync_staging", "sync_chunks", "pack_files", *TABLES.split(", ")):
+        for table in ("sync_staging", "sync_chunks", "pack_files", "pack_sync_state", *TABLES.split(", ")):
             conn.execute(text(f"DELETE FROM {table}"))
 
 

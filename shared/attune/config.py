@@ -110,6 +110,10 @@ class SyncSettings(BaseModel):
     # Packs with more workflow files than this are split into chunks of this
     # size, checked in parallel by the workers, then registered in one step.
     chunk_size: int = Field(default=1000, ge=10, le=1_000_000)
+    # A bulk sync (POST /api/v1/packs/sync) hands a worker up to this many packs per task
+    # (each still its own job, transaction and lock); fewer when the batch is small, so
+    # that every worker gets a share.
+    group_size: int = Field(default=25, ge=1, le=1000)
 
 
 class RevisionsSettings(BaseModel):

@@ -175,3 +175,59 @@ def test_long_sync_renews_its_lease_and_runs_once(host_env, client, auth, packs,
         assert "sent again" not in log.read_text()
     finally:
         stop_processes([proc])
+
+
+def test_whole_worker_host_killed_mid_group(host_env, client, auth, packs, monkeypatch, tmp_path):
+    """A bulk sync's group task (issue 15) dies with its host while it syncs its second pack:
+    the first pack's job stays succeeded; the second and the two it had not reached yet
+    (their leases taken when the group started) are each sent again on their own when
+    their leases expire, and succeed; every pack ends as a clean sync leaves it."""
+    from attune.config import get_settings
+    from attune.jobs import bulk
+
+    heavy = 3000
+    refs = ["grp_small0", "grp_heavy", "grp_small1", "grp_small2"]
+    first = start_host(host_env, f"doomed-{uuid.uuid4().hex[:4]}@%h", tmp_path / "doomed.log")
+    fresh = None
+    try:
+        _wait_ready(host_env)
+        for ref in refs:
+            _create_parked(client, auth, packs, ref, heavy if ref == "grp_heavy" else 3)
+        monkeypatch.setattr(bulk, "group_size", lambda total, most: total)  # one group of four
+        r = client.post("/api/v1/packs/sync", json={"packs": refs}, headers=auth)
+        assert r.status_code == 202, r.text
+        ids = {j["pack_ref"]: j["id"] for j in r.json()["data"]["jobs"]}
+        deadline = time.monotonic() + 60
+        while True:  # the first pack synced, the heavy one under way: the whole host goes
+            states = {ref: _job(client, auth, ids[ref]) for ref in refs}
+            heavy_job = states["grp_heavy"]
+            if states["grp_small0"]["status"] == "succeeded" and (
+                heavy_job["progress"]["done"] > 0 or get_settings().embedded_database
+            ):
+                break
+            assert time.monotonic() < deadline, states
+            time.sleep(0.01)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+        assert _rows("grp_heavy") == []
+        assert {ref: _job(client, auth, ids[ref])["status"] for ref in refs[2:]} == dict.fromkeys(refs[2:], "running")
+
+        fresh = start_host(host_env, f"fresh-{uuid.uuid4().hex[:4]}@%h", tmp_path / "fresh.log")
+        done = {ref: _wait_finished(client, auth, ids[ref], 60)[0] for ref in refs}
+        assert {ref: j["status"] for ref, j in done.items()} == dict.fromkeys(refs, "succeeded"), (
+            tmp_path / "fresh.log"
+        ).read_text()[-3000:]
+        assert {ref: j["attempts"] for ref, j in done.items()} == {
+            "grp_small0": 1, "grp_heavy": 2, "grp_small1": 2, "grp_small2": 2,
+        }  # fmt: skip
+        assert done["grp_heavy"]["result"]["registered_count"] == heavy
+        after = {ref: _rows(ref) for ref in refs}
+        monkeypatch.setattr(get_settings().celery, "result_wait_seconds", 120)
+        for ref in refs:  # the same as a clean, full sync of the same files
+            clean = client.post(f"/api/v1/packs/{ref}/workflows/sync?full=true", headers=auth)
+            assert clean.status_code == 200, clean.text
+            assert _rows(ref) == after[ref]
+    finally:
+        stop_processes([p for p in (fresh,) if p is not None])
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)

@@ -317,7 +317,14 @@ def test_unchanged_resync_reads_nothing(session, tmp_path, monkeypatch):
     monkeypatch.setattr(loader, "_read_regular", lambda *a: reads.append(a[1]) or real(*a))
     warm = sync_whole(session, tmp_path, pack)
     assert warm.unchanged_count == 5 and warm.registered_count == 5
-    assert reads == ["echo.yaml"]  # the action file only (actions are few and always read)
+    # the pack's fingerprint is the one its last sync stored: not even the action file is read
+    assert reads == []
+    assert warm == cold.model_copy(update={"workflows": warm.workflows, "unchanged_count": 5})
+    assert all(not w.created and not w.changed for w in warm.workflows)
+    # without the stored state (the full path): the action file only (actions are few and always read)
+    session.execute(text("DELETE FROM pack_sync_state"))
+    again = sync_whole(session, tmp_path, pack)
+    assert reads == ["echo.yaml"] and again == warm
 
 
 def _registered(session: Session, ref: str) -> list[str]:

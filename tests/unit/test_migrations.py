@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 
 from tests.unit.test_engine import _postgres_url
 
-FROM_REVISIONS = ["0004", "0005", "0006", "0007"]  # schemas deployed before; add the next one each time
+FROM_REVISIONS = ["0004", "0005", "0006", "0007", "0008", "0009"]  # schemas deployed before; add the next one each time
 # a stored definition (keys in no particular order; Postgres reorders them anyway)
 DEFINITION = {
     "version": "1.0",
@@ -135,6 +135,8 @@ def test_upgrade_keeps_every_row(url, start):
         # 0008: the users from before roles are admins; no key yet
         assert conn.execute(text("SELECT role FROM users ORDER BY id")).scalars().all() == ["admin", "admin"]
         assert conn.execute(text("SELECT count(*) FROM api_keys")).scalar() == 0
+        # 0010: no pack has a stored sync state: each pack's next sync reads as before
+        assert conn.execute(text("SELECT count(*) FROM pack_sync_state")).scalar() == 0
     downgrade(url, start)
     assert _snapshot(engine) == before
     upgrade(url, "head")

@@ -13,7 +13,7 @@ from celery import Task
 
 from attune.broker.names import TaskName
 from attune.db.engine import session_scope
-from attune.jobs import pipeline
+from attune.jobs import bulk, pipeline
 from attune.sync.engine import Slice
 from attune.users import repository as users
 from attune_worker.celery_app import app
@@ -33,7 +33,8 @@ class JobTask(Task):
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         if isinstance(exc, pipeline.DatabaseUnavailable) and args:
-            pipeline.give_up(uuid.UUID(args[0]), exc)
+            for job_id in args[0] if isinstance(args[0], list) else [args[0]]:  # a group task: every job
+                pipeline.give_up(uuid.UUID(job_id), exc)
 
 
 @app.task(name=TaskName.PING.value)
@@ -48,6 +49,12 @@ def ping() -> dict[str, object]:
 def sync_workflows(job_id: str) -> dict[str, object]:
     """Load, validate and register a pack's workflows (job row holds options and result)."""
     return pipeline.run(uuid.UUID(job_id))
+
+
+@app.task(name=TaskName.SYNC_GROUP.value, base=JobTask)
+def sync_group(job_ids: list[str]) -> dict[str, object]:
+    """A bulk sync's group of packs: each pack's sync job in turn (its own transaction)."""
+    return bulk.run_group([uuid.UUID(j) for j in job_ids])
 
 
 @app.task(name=TaskName.VALIDATE.value, base=JobTask)

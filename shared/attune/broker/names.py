@@ -15,3 +15,5 @@ class TaskName(enum.StrEnum):
     # a large pack's sync: one task per slice of files, then one that registers them all
     SYNC_CHUNK = "packs.sync_chunk"
     SYNC_FINISH = "packs.sync_finish"
+    # a bulk sync: several packs' sync jobs in one task, one after the other
+    SYNC_GROUP = "packs.sync_group"

@@ -40,6 +40,12 @@ def enqueue(kind: JobKind, job_id: uuid.UUID) -> None:
     send(TASK_OF_KIND[kind], [str(job_id)], task_id=str(job_id))
 
 
+def enqueue_group(job_ids: list[uuid.UUID]) -> None:
+    """Sends one task for several sync jobs (a bulk sync's packs); DependencyUnavailable
+    when the broker cannot take it."""
+    send(TaskName.SYNC_GROUP, [[str(j) for j in job_ids]])
+
+
 def send(task_name: TaskName, args: list[Any], *, task_id: str | None = None) -> None:
     app = producer()
     request_id = request_id_var.get()

@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import orjson
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlmodel import Session
 
 from attune.config import get_settings
@@ -99,9 +99,10 @@ def reset_engine() -> None:
 
 
 @contextmanager
-def session_scope() -> Iterator[Session]:
-    """A unit of work: commits on success, rolls back on error."""
-    with Session(get_engine(), expire_on_commit=False) as session:
+def session_scope(bind: Connection | None = None) -> Iterator[Session]:
+    """A unit of work: commits on success, rolls back on error. ``bind``: on this connection
+    (one checked out for a series of units of work: no checkout and ping each time)."""
+    with Session(bind if bind is not None else get_engine(), expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

@@ -27,7 +27,8 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, text, update
+from sqlalchemy import bindparam, delete, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from attune.broker import send
@@ -120,6 +121,34 @@ def claim(session: Session, job_id: uuid.UUID, task: str, name: TaskName, args: 
     return claimed
 
 
+def claim_many(session: Session, tasks: list[tuple[uuid.UUID, str, TaskName, list[Any]]]) -> set[uuid.UUID]:
+    """``claim`` for several jobs' tasks (a group task's), in one statement where no live
+    worker holds them; returns the jobs whose task this process now holds."""
+    if not tasks:
+        return set()
+    settings = get_settings().celery
+    now = utcnow()
+    expires = now + timedelta(seconds=settings.lease_seconds)
+    me = owner()
+    rows = [{"job_id": j, "task": t, "task_name": n.value, "args": a, "owner": me, "expires_at": expires}
+            for j, t, n, a in tasks]  # fmt: skip
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(L).values(rows)
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[L.c.job_id, L.c.task],
+        set_={"owner": stmt.excluded.owner, "expires_at": stmt.excluded.expires_at},
+        where=or_(L.c.owner.is_(None), L.c.owner == stmt.excluded.owner, L.c.expires_at < now),
+    ).returning(L.c.job_id)
+    claimed = set(session.execute(upsert).scalars())
+    for job_id, task, name, args in tasks:  # held by others: a killed pool process of this host?
+        if job_id not in claimed and claim(session, job_id, task, name, args):
+            claimed.add(job_id)
+    with _lock:
+        _mine().update((j, t) for j, t, _, _ in tasks if j in claimed)
+    return claimed
+
+
 @contextmanager
 def working_on(job_id: uuid.UUID, task: str) -> Iterator[None]:
     """Around a task's work: however it ends, this process stops renewing the lease; when it
@@ -128,23 +157,39 @@ def working_on(job_id: uuid.UUID, task: str) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        with _lock:
-            held = (job_id, task) in _mine()
-            _mine().discard((job_id, task))
-        if held:
-            try:
-                with session_scope() as s:
-                    s.execute(
-                        update(L)
-                        .where(L.c.job_id == job_id, L.c.task == task, L.c.owner == owner())
-                        .values(owner=None, expires_at=utcnow())
-                    )
-            except Exception as exc:  # the database away: the lease expires by itself
-                log.info("could not let go of the lease of job %s (%s): %s", job_id, task, exc)
+        let_go([(job_id, task)])
         raise
     finally:
         with _lock:
             _mine().discard((job_id, task))
+
+
+def forget(job_id: uuid.UUID, task: str) -> None:
+    """Stops renewing a lease that the task's own transaction deleted."""
+    with _lock:
+        _mine().discard((job_id, task))
+
+
+def let_go(tasks: Iterable[tuple[uuid.UUID, str]]) -> None:
+    """Stops renewing these leases of this process and makes them expired at once, so that
+    the sweep (or a retry) sends them again without waiting: a task that failed, or the
+    jobs of a group task that will not get to them."""
+    with _lock:
+        held = [t for t in tasks if t in _mine()]
+        for t in held:
+            _mine().discard(t)
+    if not held:
+        return
+    try:
+        with session_scope() as s:
+            for job_id, task in held:
+                s.execute(
+                    update(L)
+                    .where(L.c.job_id == job_id, L.c.task == task, L.c.owner == owner())
+                    .values(owner=None, expires_at=utcnow())
+                )
+    except Exception as exc:  # the database away: the leases expire by themselves
+        log.info("could not let go of %d lease(s) (first: job %s): %s", len(held), held[0][0], exc)
 
 
 def due(session: Session, job_id: uuid.UUID, tasks: Iterable[tuple[str, TaskName, list[Any]]]) -> None:

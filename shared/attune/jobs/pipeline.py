@@ -21,11 +21,10 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Connection, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlmodel import Session
 
@@ -122,20 +121,6 @@ def start(pack_ref: str, *, kind: JobKind, by: Principal | None, options: dict |
     return job.id
 
 
-def start_batch(session: Session, refs: Sequence[str] | None, *, by: Principal | None) -> tuple[uuid.UUID, list[Job]]:
-    """One sync job per pack (every pack when ``refs`` is None), sharing a batch id. An
-    unknown ref is a NotFound before anything starts."""
-    wanted = packs.all_refs(session) if refs is None else list(dict.fromkeys(refs))
-    targets = [packs.get_pack(session, r, keep=True) for r in wanted]
-    batch_id = uuid.uuid4()
-    started = [jobs.create_job(session, p, JobKind.SYNC, JobTrigger.BULK, by=by, batch_id=batch_id) for p in targets]
-    session.commit()
-    for job in started:
-        if enqueue(session, job) is not None:
-            session.refresh(job)  # marked failed: the broker is down
-    return batch_id, started
-
-
 # -- waiting for a job (the API's side) ------------------------------------------------------
 
 
@@ -215,7 +200,7 @@ def _target(s: Session, settings: Settings, job: Job) -> Target:
     return push.retarget(target, *source, source_changes=changes)
 
 
-def _transient(exc: BaseException) -> bool:
+def transient(exc: BaseException) -> bool:
     if not isinstance(exc, DBAPIError):
         return False
     if type(exc.orig).__module__.startswith("sqlite3"):
@@ -246,8 +231,8 @@ def finish(s: Session, job: Job, result: JobResult, *, task: str) -> None:
     log.info("job %s (%s of %s) succeeded in %.2f s", job.id, job.kind, job.pack_ref, _duration(job) or 0.0)
 
 
-def _fail(job_id: uuid.UUID, exc: BaseException) -> None:
-    if _transient(exc):
+def fail(job_id: uuid.UUID, exc: BaseException) -> None:
+    if transient(exc):
         log.warning("job %s: database unavailable, the task will be retried: %s", job_id, exc)
         raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
     if isinstance(exc, AttuneError):
@@ -279,7 +264,7 @@ def _begin(job_id: uuid.UUID) -> str | None:
             leases.keep()
             return job.kind
     except Exception as exc:
-        if _transient(exc):
+        if transient(exc):
             raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
         raise
 
@@ -290,9 +275,20 @@ def run(job_id: uuid.UUID) -> dict[str, Any]:
     kind = _begin(job_id)
     if kind is None:
         return {"job_id": str(job_id), "status": "nothing to do"}
+    status = work(job_id, kind, settings)
+    if status is not None:
+        publish_done(settings, job_id, status)
+        return {"job_id": str(job_id), "status": status}
+    return {"job_id": str(job_id), "status": "running"}  # split into chunks
+
+
+def work(job_id: uuid.UUID, kind: str, settings: Settings, *, bind: Connection | None = None) -> str | None:
+    """Runs a job whose lease this process holds: its status at the end (None: split into
+    chunks, which finish it). A transient database failure raises DatabaseUnavailable.
+    ``bind``: the connection of its transaction (a group's), else one from the pool."""
     status = JobStatus.FAILED.value
     try:
-        with leases.working_on(job_id, leases.RUN), session_scope() as s:
+        with leases.working_on(job_id, leases.RUN), session_scope(bind) as s:
             job = jobs.get_job(s, job_id)
             target = _target(s, settings, job)
             if kind == JobKind.VALIDATE.value:
@@ -306,7 +302,8 @@ def run(job_id: uuid.UUID) -> dict[str, Any]:
             else:
                 plan = engine.decide_fan_out(s, target, chunk_size=settings.sync.chunk_size)
                 if isinstance(plan, list):
-                    return _fan_out(s, job, target, plan)
+                    _fan_out(s, job, target, plan)
+                    return None
                 progress = _Progress(job_id)
                 if kind == JobKind.PUSH.value:
                     request = push.PushRequest.of(job.options)
@@ -319,9 +316,8 @@ def run(job_id: uuid.UUID) -> dict[str, Any]:
             finish(s, job, result, task=leases.RUN)
             status = JobStatus.SUCCEEDED.value
     except Exception as exc:
-        _fail(job_id, exc)
-    publish_done(settings, job_id, status)
-    return {"job_id": str(job_id), "status": status}
+        fail(job_id, exc)
+    return status
 
 
 def _chunk_args(job_id: uuid.UUID, part: Slice) -> list[Any]:
@@ -371,7 +367,7 @@ def run_chunk(job_id: uuid.UUID, part: Slice) -> dict[str, Any]:
             if total is not None and done >= total:
                 leases.due(s, job_id, [(leases.FINISH, TaskName.SYNC_FINISH, [str(job_id)])])
     except Exception as exc:
-        _fail(job_id, exc)
+        fail(job_id, exc)
         publish_done(settings, job_id, JobStatus.FAILED.value)
         return {"job_id": str(job_id), "chunk": part.index, "status": "failed"}
     if total is not None and done >= total:
@@ -412,7 +408,7 @@ def run_finish(job_id: uuid.UUID) -> dict[str, Any]:
             finish(s, job, result, task=leases.FINISH)
             status = JobStatus.SUCCEEDED.value
     except Exception as exc:
-        _fail(job_id, exc)
+        fail(job_id, exc)
     publish_done(settings, job_id, status)
     return {"job_id": str(job_id), "status": status}
 
@@ -422,6 +418,8 @@ def give_up(job_id: uuid.UUID, exc: BaseException) -> None:
     database takes the write by now; otherwise the stale-job sweep fails it later."""
     try:
         with session_scope() as s:
+            if jobs.is_finished(jobs.get_job(s, job_id)):
+                return  # a group task's job that finished before the database went away
             jobs.mark_failed(s, job_id, f"Database unavailable, gave up after retrying: {type(exc).__name__}")
             store.drop(s, job_id)
             leases.release_all(s, job_id)

@@ -2,14 +2,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import bindparam, func, text, update
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from attune.jobs.models import Job
+from attune.packs.models import Pack
 
 
 def add(session: Session, job: Job) -> Job:
@@ -18,12 +21,74 @@ def add(session: Session, job: Job) -> Job:
     return job
 
 
+def insert_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    session.execute(sa.insert(Job), list(rows))
+
+
 def get(session: Session, job_id: uuid.UUID, *, for_update: bool = False) -> Job | None:
     return session.get(Job, job_id, with_for_update=for_update or None)
 
 
 def set_fields(session: Session, job_id: uuid.UUID, **values: Any) -> None:
     session.execute(update(Job).where(col(Job.id) == job_id).values(**values))
+
+
+def mark_running(session: Session, job_ids: Sequence[uuid.UUID], now: datetime) -> None:
+    session.execute(
+        update(Job)
+        .where(col(Job.id).in_(list(job_ids)))
+        .values(status="running", started_at=now, finished_at=None, error=None, attempts=col(Job.attempts) + 1)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """What a group task needs of one of its jobs (and of its pack) to start it."""
+
+    id: uuid.UUID
+    kind: str
+    status: str
+    chunks_total: int | None
+    options: dict[str, Any]
+    pack_id: int | None
+    pack_ref: str
+    active_version_id: int | None  # the pack's pushed version, when it has one
+
+
+def states(session: Session, job_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Queued]:
+    """id -> what a group task needs, of those of these jobs that exist."""
+    stmt = (
+        sa.select(
+            col(Job.id),
+            col(Job.kind),
+            col(Job.status),
+            col(Job.chunks_total),
+            col(Job.options),
+            col(Job.pack_id),
+            col(Job.pack_ref),
+            col(Pack.active_version_id),
+        )
+        .outerjoin(Pack, col(Pack.id) == col(Job.pack_id))
+        .where(col(Job.id).in_(list(job_ids)))
+    )
+    return {r[0]: Queued(*r) for r in session.execute(stmt).all()}
+
+
+def finish_replayed(session: Session, job_id: uuid.UUID, result: Any, summary: dict[str, Any], count: int,
+                    now: datetime) -> None:  # fmt: skip
+    """A succeeded job's row in one statement (``result``: its JSON, as the column takes it)."""
+    session.execute(
+        update(Job)
+        .where(col(Job.id) == job_id)
+        .values(
+            status="succeeded",
+            result=result,
+            summary=summary,
+            finished_at=now,
+            progress_done=count,
+            progress_total=count,
+        )
+    )
 
 
 _OUTCOME = text("SELECT status, error, CAST(result AS TEXT), pack_id IS NOT NULL FROM jobs WHERE id = :id").bindparams(

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import inspect
 
+from attune.jobs.models import Job
 from attune.packs.schemas import PackRefStr
 
 
@@ -74,7 +75,7 @@ class JobPublic(BaseModel):
             pack_ref=job.pack_ref,
             options=job.options,
             progress=JobProgress(done=job.progress_done, total=job.progress_total),
-            result=job.result if "result" not in inspect(job).unloaded else None,
+            result=job.result if not isinstance(job, Job) or "result" not in inspect(job).unloaded else None,
             summary=job.summary,
             error=job.error,
             attempts=job.attempts,

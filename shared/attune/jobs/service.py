@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import text
@@ -17,7 +18,7 @@ from attune.jobs import repository
 from attune.jobs.models import Job, JobKind, JobStatus, JobTrigger
 from attune.jobs.schemas import BatchSummary
 from attune.packs.models import Pack
-from attune.sync.schemas import JobResult, dump_result, summarise
+from attune.sync.schemas import JobResult, SyncResult, dump_result, summarise
 
 
 def create_job(
@@ -44,6 +45,49 @@ def create_job(
             batch_id=batch_id,
         ),
     )
+
+
+def create_jobs(
+    session: Session,
+    packs: Sequence[tuple[int, str]],
+    kind: JobKind,
+    trigger: JobTrigger,
+    *,
+    by: Principal | None,
+    batch_id: uuid.UUID | None,
+) -> list[SimpleNamespace]:
+    """One queued job per pack ((id, ref) each), inserted in one statement (a bulk sync of
+    thousands of packs: building ORM objects cost 0.2 ms each). Returns the rows written,
+    with the attributes of a ``Job``."""
+    now = utcnow()
+    rows: list[dict[str, Any]] = [
+        {
+            "id": uuid.uuid4(),
+            "kind": kind.value,
+            "trigger": trigger.value,
+            "status": JobStatus.QUEUED.value,
+            "pack_id": pack_id,
+            "pack_ref": ref,
+            "options": {},
+            "progress_done": 0,
+            "progress_total": None,
+            "result": None,
+            "summary": None,
+            "error": None,
+            "attempts": 0,
+            "chunks_total": None,
+            "batch_id": batch_id,
+            "created_by": None if by is None else by.user_id,
+            "started_by": None if by is None else by.actor,
+            "created_at": now,
+            "started_at": None,
+            "finished_at": None,
+        }
+        for pack_id, ref in packs
+    ]
+    if rows:
+        repository.insert_many(session, rows)
+    return [SimpleNamespace(**row) for row in rows]
 
 
 def get_job(session: Session, job_id: uuid.UUID) -> Job:
@@ -117,6 +161,24 @@ def mark_running(session: Session, job: Job) -> None:
     job.attempts += 1
     session.add(job)
     session.flush()
+
+
+def states(session: Session, job_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, repository.Queued]:
+    """What a group task needs of those of these jobs that exist (and of their packs)."""
+    return repository.states(session, job_ids)
+
+
+def mark_replayed(session: Session, job_id: uuid.UUID, result: SyncResult) -> None:
+    """``mark_succeeded`` without the job's row loaded: a replayed sync's (issue 15)."""
+    repository.finish_replayed(session, job_id, dump_result(result), summarise(result), result.loaded_count, utcnow())
+
+
+def mark_running_many(session: Session, job_ids: Sequence[uuid.UUID]) -> None:
+    """``mark_running`` for the jobs of a group task, in one statement."""
+    if not job_ids:
+        return
+    relax_durability(session)
+    repository.mark_running(session, job_ids, utcnow())
 
 
 def set_progress(session: Session, job_id: uuid.UUID, done: int, total: int | None) -> None:

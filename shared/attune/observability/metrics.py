@@ -65,6 +65,16 @@ def record_job(kind: str, status: str, seconds: float | None, result: JobResult 
         log.warning("could not record job metrics: %s", exc)
 
 
+def record_replayed(kind: str, summary: dict[str, Any]) -> None:
+    """``record_job`` for a succeeded sync known by its summary (a replayed one: every file unchanged)."""
+    try:
+        JOBS_FINISHED.labels(kind, "succeeded").inc()
+        WORKFLOWS.labels(kind, "unchanged").inc(summary.get("unchanged_count", 0))
+        WORKFLOWS.labels(kind, "invalid").inc(summary.get("error_count", 0))
+    except Exception as exc:  # metrics never break a job
+        log.warning("could not record job metrics: %s", exc)
+
+
 class StateCollector(Collector):
     """Read at each scrape: jobs by kind and status, and the broker queue's depth."""
 

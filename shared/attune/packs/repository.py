@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from attune.packs.models import Pack
 
@@ -13,6 +13,17 @@ def get_by_ref(session: Session, ref: str, *, for_update: bool = False, for_shar
     if for_update or for_share:
         stmt = stmt.with_for_update(read=for_share and not for_update)
     return session.exec(stmt).first()
+
+
+def ids_by_ref(session: Session, refs: Sequence[str], *, for_share: bool = False) -> dict[str, int]:
+    """ref -> id of those of ``refs`` that exist (in batches under SQLite's parameter limit)."""
+    found: dict[str, int] = {}
+    for start in range(0, len(refs), 500):
+        stmt = select(Pack.ref, Pack.id).where(col(Pack.ref).in_(list(refs[start : start + 500])))
+        if for_share:
+            stmt = stmt.with_for_update(read=True)
+        found.update({ref: pack_id for ref, pack_id in session.exec(stmt).all() if pack_id is not None})
+    return found
 
 
 def list_page(session: Session, *, limit: int, offset: int) -> tuple[Sequence[Pack], int]:

@@ -31,6 +31,16 @@ def get_pack(session: Session, ref: str, *, keep: bool = False) -> Pack:
     return pack
 
 
+def pack_ids(session: Session, refs: Sequence[str], *, keep: bool = False) -> list[tuple[int, str]]:
+    """(id, ref) of each of ``refs``, in their order, in one query (``keep``: as ``get_pack``):
+    NotFound for the first unknown."""
+    found = repository.ids_by_ref(session, refs, for_share=keep)
+    for ref in refs:
+        if ref not in found:
+            raise pack_not_found(ref)
+    return [(found[ref], ref) for ref in refs]
+
+
 def list_packs(session: Session, *, limit: int, offset: int) -> tuple[Sequence[Pack], int]:
     return repository.list_page(session, limit=limit, offset=offset)
 

@@ -33,7 +33,7 @@ from attune.config import Settings
 from attune.db.types import utcnow
 from attune.errors import AttuneError
 from attune.packs.models import Pack
-from attune.sync import cache, history, store
+from attune.sync import cache, fingerprint, history, store
 from attune.sync.cache import KnownRefs, Prefetched, Resolver
 from attune.sync.models import ERROR_STATUSES, STATUS_UNCHANGED, STATUS_UNCHANGED_ERROR
 from attune.sync.schemas import (
@@ -179,6 +179,7 @@ class Context:
     notes: list[Diagnostic] = field(default_factory=list)
     progress: ProgressFn | None = None  # told (files done, files listed) every 250 files
     links: dict[str, Link] = field(default_factory=dict)  # action-linked workflow files -> their action
+    local: Callable[[str], bool] = lambda ref: False  # whether the pack's own files answer a call to ref
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,11 +247,14 @@ def _context(session: Session, target: Target, listing: Listing) -> Context:
             session, pack_id, ref
         )
 
+    def local(ref: str) -> bool:
+        return ref in own_actions or listing.has_ref(ref)
+
     resolver = Resolver(
-        KnownRefs(lambda r: r in own_actions or listing.has_ref(r), elsewhere),
+        KnownRefs(local, elsewhere),
         KnownRefs(listing.has_ref, lambda r: workflows_repo.exists_outside(session, pack_id, r)),
     )
-    return Context(actions, resolver, list(files.notes), links=links_of(actions))
+    return Context(actions, resolver, list(files.notes), links=links_of(actions), local=local)
 
 
 def listing_notes(ctx: Context, paths: list[str]) -> list[Diagnostic]:
@@ -273,6 +277,7 @@ class _Checked:
     listed: list[str]  # every file the listing returned, in position order
     rows: list[tuple]  # staging rows of the files read and checked
     unchanged: list[tuple[int, str]]  # (position, file) of the files not read
+    cached: dict[str, store.CachedFile] = field(default_factory=dict)  # the cache as read before
 
 
 def _read_and_check(
@@ -301,7 +306,7 @@ def _read_and_check(
         stat_keys=prefetched.stat_keys if prefetched is not None else None,
     )
     files = load_workflows(target.root, target.pack_ref, max_file_size=target.max_file_size, selection=selection)
-    out = _Checked([f.path for f in files.workflows], [], [])
+    out = _Checked([f.path for f in files.workflows], [], [], cached)
     total = len(files.workflows)
     for i, f in enumerate(files.workflows):
         position = part.first_position + i
@@ -327,6 +332,13 @@ def sync_whole(
     reason, folders = inspect_folders(target.root)
     if reason is not None:
         return SyncResult.refused(target.pack_ref, reason, str(target.root))
+    fprint = None
+    if prefetched is None and not target.sha256:  # a small pack from disk (a large one has a prefetch)
+        fprint = fingerprint.compute(target.root, folders, max_file_size=target.max_file_size)
+        if fprint is not None and not target.force:
+            replayed = fingerprint.replay(session, target.pack_id, fprint)
+            if replayed is not None:
+                return replayed  # nothing changed: what the full path would answer, nothing written
     ctx = _context(session, target, Listing(target, prefetched.names if prefetched is not None else None))
     ctx.progress = progress
     checked, notes, cached = _read_and_check(session, target, ctx, WHOLE, prefetched)
@@ -348,9 +360,16 @@ def sync_whole(
     staged = iter(store.report_rows(session, target.job_id) if checked.rows else ())
     from_cache = store.report_cached(session, target.pack_id) if unchanged_at else {}
     report = [from_cache[unchanged_at[p]] if p in unchanged_at else next(staged) for p in range(len(checked.listed))]
-    register_actions(session, target.pack_id, ctx.actions, now)
+    settled = register_actions(session, target.pack_id, ctx.actions, now)
     store.drop(session, target.job_id)
-    return _result(target.pack_ref, report, created, removed, ctx, same)
+    result = _result(target.pack_ref, report, created, removed, ctx, same)
+    if fprint is not None and settled and fingerprint.settles([row[1] for row in report], checked.listed):
+        deps = [row[17] for row in checked.rows] + [checked.cached[path].deps for _, path in checked.unchanged]
+        externals = fingerprint.externals(deps, ctx.local, ctx.resolver.known_actions)
+        fingerprint.save(session, target.pack_id, fprint, externals, result)
+    else:
+        fingerprint.forget(session, target.pack_id)
+    return result
 
 
 def decide_fan_out(session: Session, target: Target, *, chunk_size: int) -> list[Slice] | Prefetched | None:
@@ -402,6 +421,7 @@ def finish_chunked(session: Session, target: Target) -> SyncResult:
     report = store.report_rows(session, target.job_id)
     register_actions(session, target.pack_id, ctx.actions, now)
     store.drop(session, target.job_id)
+    fingerprint.forget(session, target.pack_id)  # a large pack keeps no state (sync/fingerprint.py)
     return _result(target.pack_ref, report, created, removed, ctx, same)
 
 

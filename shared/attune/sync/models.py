@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, SmallInteger, String, Uuid
+from sqlalchemy import Column, ForeignKey, Index, Integer, SmallInteger, String, Text, Uuid
 from sqlmodel import Field, SQLModel
 
 from attune.db.types import JSONType
@@ -74,3 +74,19 @@ class PackFile(SQLModel, table=True):
     deps: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     unresolved: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     diagnostics: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+
+
+class PackSyncState(SQLModel, table=True):
+    """What a small pack's last sync left (issue 15): the fingerprint of its folders (every
+    entry's name, mode, inode, size and times), the calls outside the pack that its files
+    make and whether each resolved, and the result an unchanged re-sync reports. A sync that
+    finds the same fingerprint and the same resolutions answers that result without reading
+    the cache row by row (see sync/fingerprint.py)."""
+
+    __tablename__ = "pack_sync_state"
+
+    pack_id: int = Field(sa_column=Column(Integer, ForeignKey("packs.id", ondelete="CASCADE"), primary_key=True))
+    fingerprint: str = Field(max_length=64)
+    externals: str = Field(sa_column=Column(Text, nullable=False))  # JSON: [[ref, resolved], ...]
+    result: str = Field(sa_column=Column(Text, nullable=False))  # JSON of the SyncResult, without job_id
+    summary: str = Field(sa_column=Column(Text, nullable=False))  # JSON of its counts (a job's summary)

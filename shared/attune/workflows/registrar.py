@@ -11,13 +11,15 @@ from attune.actions import repository as actions_repo
 from attune.workflows.checker import ActionResult
 
 
-def register_actions(session: Session, pack_id: int, actions: Sequence[ActionResult], now: datetime) -> None:
+def register_actions(session: Session, pack_id: int, actions: Sequence[ActionResult], now: datetime) -> bool:
     """Upserts the pack's readable actions and removes those whose file is gone
-    (nothing is written when the registered actions are those of the files)."""
+    (nothing is written when the registered actions are those of the files). Returns
+    whether the registered actions are now those of the files (False when another pack
+    holds one of their refs)."""
     registered = actions_repo.registered_of_pack(session, pack_id)
     wanted = {(a.ref, a.file, a.content_hash) for a in actions if a.meta is not None}
     if wanted == registered:
-        return
+        return True
     rows = []
     for a in actions:
         if a.meta is None:
@@ -38,3 +40,4 @@ def register_actions(session: Session, pack_id: int, actions: Sequence[ActionRes
     rows = [r for r in rows if r["ref"] not in taken]
     actions_repo.upsert_many(session, rows)
     actions_repo.delete_missing(session, pack_id, {r["ref"] for r in rows})
+    return not taken

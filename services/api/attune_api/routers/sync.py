@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from attune.access.principal import Principal
 from attune.access.roles import Role
-from attune.jobs import pipeline
+from attune.jobs import bulk, pipeline
 from attune.jobs.models import JobKind
 from attune.jobs.schemas import Accepted, BulkSyncAccepted, BulkSyncRequest, JobPublic
 from attune.sync.schemas import SYNC_EXAMPLE, VALIDATE_EXAMPLE, PlanResult, SyncResult, ValidateResult, envelope_json
@@ -166,7 +166,7 @@ async def sync_all(
             by.require_pack(ref)
 
     def start(session: Session) -> Envelope[BulkSyncAccepted]:
-        batch_id, started = pipeline.start_batch(session, body.packs if body else None, by=by)
+        batch_id, started = bulk.start_batch(session, body.packs if body else None, by=by)
         return Envelope(
             data=BulkSyncAccepted(batch_id=batch_id, jobs=[JobPublic.of(j) for j in started]),
             message=f"Started {len(started)} sync jobs: follow them at /api/v1/jobs/batches/{batch_id}",

@@ -1,0 +1,160 @@
+"""Bulk syncs (POST /api/v1/packs/sync): many packs' jobs started together and run in
+groups, several packs per worker task (issue 15).
+
+    start_batch -> job rows in one statement -> groups of ids -> broker
+    -> run_group: leases of the group in one statement -> each job in turn:
+       _replay (an unchanged small pack: its stored result, sync/fingerprint.py)
+       or pipeline.work (the sync, as a single job's task runs it)
+
+Each pack keeps its own job, transaction, lock, result and "done" message; the group's
+leases are renewed while it runs, and each job that a dead worker did not finish is sent
+again on its own (jobs/leases.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlmodel import Session
+
+from attune.access.principal import Principal
+from attune.broker import send
+from attune.broker.notify import publish_done
+from attune.config import Settings, get_settings
+from attune.db.engine import get_engine, session_scope
+from attune.db.types import utcnow
+from attune.errors import DependencyUnavailable
+from attune.jobs import leases, replay
+from attune.jobs import service as jobs
+from attune.jobs.models import JobKind, JobStatus, JobTrigger
+from attune.jobs.pipeline import FINISHED, DatabaseUnavailable, fail, transient, work
+from attune.jobs.repository import Queued
+from attune.observability import metrics
+from attune.packs import service as packs
+from attune.sync import engine, fingerprint, store
+from attune.sync.schemas import summarise
+from attune.workflows.loader import resolve_pack_dir
+
+
+def start_batch(
+    session: Session, refs: Sequence[str] | None, *, by: Principal | None
+) -> tuple[uuid.UUID, list[SimpleNamespace]]:
+    """One sync job per pack (every pack when ``refs`` is None), sharing a batch id, written
+    together and sent to the workers in groups (``sync.group_size`` packs per task at most,
+    fewer when the batch is small so that every worker gets a share). An unknown ref is a
+    NotFound before anything starts."""
+    wanted = packs.all_refs(session) if refs is None else list(dict.fromkeys(refs))
+    targets = packs.pack_ids(session, wanted, keep=True)
+    batch_id = uuid.uuid4()
+    started = jobs.create_jobs(session, targets, JobKind.SYNC, JobTrigger.BULK, by=by, batch_id=batch_id)
+    session.commit()
+    size = group_size(len(started), get_settings().sync.group_size)
+    for start in range(0, len(started), size):
+        group = started[start : start + size]
+        try:
+            send.enqueue_group([j.id for j in group])
+        except DependencyUnavailable as exc:
+            for job in group:
+                jobs.mark_failed(session, job.id, exc.message)
+                job.status, job.error, job.finished_at = JobStatus.FAILED.value, exc.message, utcnow()
+            session.commit()
+    return batch_id, started
+
+
+def group_size(jobs_total: int, most: int) -> int:
+    """Packs per task of a bulk sync: at most ``most``, and at least 16 tasks when the batch
+    allows it (small packs take milliseconds each: a group of 25 is one task's worth)."""
+    return max(1, min(most, -(-jobs_total // 16)))
+
+
+def _begin_group(job_ids: Sequence[uuid.UUID]) -> tuple[list[Queued], dict[int, str]]:
+    """``_begin`` for the jobs of a group task, in one transaction: those this process now
+    holds, in the group's order, and the stored fingerprints of their packs."""
+    try:
+        with session_scope() as s:
+            found = jobs.states(s, job_ids)
+            # not those whose pack was deleted since (the job row went with it), nor the finished
+            # ones, nor those split into chunks (their own leases keep them)
+            due = [found[j] for j in job_ids if j in found]
+            due = [j for j in due if j.status not in FINISHED and j.chunks_total is None]
+            tasks = [(j.id, leases.RUN, send.TASK_OF_KIND[JobKind(j.kind)], [str(j.id)]) for j in due]
+            held = leases.claim_many(s, tasks)
+            claimed = [j for j in due if j.id in held]
+            jobs.mark_running_many(s, [j.id for j in claimed])
+            prints = fingerprint.stored(s, [j.pack_id for j in claimed if j.pack_id is not None])
+    except Exception as exc:
+        if transient(exc):
+            raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        raise
+    leases.keep()
+    return claimed, prints
+
+
+def run_group(job_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
+    """The task of a bulk sync's group of packs: each job in turn, as ``run`` would (its own
+    transaction, lock, result and "done" message). Every job's lease is taken at the start
+    and renewed while the group runs: if this worker's host dies, each job that did not
+    finish is sent again on its own when its lease expires."""
+    settings = get_settings()
+    claimed, prints = _begin_group(job_ids)
+    statuses: dict[str, int] = {}
+    done = 0
+    try:
+        with get_engine().connect() as conn:  # one checkout for the group's transactions
+            for job in claimed:
+                status = _replay(conn, settings, job, prints.get(job.pack_id or 0))
+                if status is None:
+                    status = work(job.id, job.kind, settings, bind=conn)
+                done += 1
+                if status is not None:
+                    publish_done(settings, job.id, status)
+                statuses[status or "running"] = statuses.get(status or "running", 0) + 1
+    finally:
+        if done < len(claimed):  # a retry (the database away) or another worker takes them
+            leases.let_go([(j.id, leases.RUN) for j in claimed[done:]])
+    return {"jobs": len(job_ids), "ran": len(claimed), "statuses": statuses}
+
+
+def _replay(conn: Connection, settings: Settings, job: Queued, stored: str | None) -> str | None:
+    """A group's pack whose folders still have the fingerprint its last sync stored: the
+    stored result, in a transaction that holds the pack's lock and writes the job's row only
+    (sync/fingerprint.py). None when it does not apply: ``pipeline.work`` runs the sync."""
+    if stored is None or job.kind != JobKind.SYNC.value or job.options or job.active_version_id is not None:
+        return None
+    assert job.pack_id is not None  # a pack's stored fingerprint was found
+    root = resolve_pack_dir(settings.packs_base_dir, job.pack_ref)
+    reason, folders = engine.inspect_folders(root)
+    now = fingerprint.compute(root, folders, max_file_size=settings.max_file_size) if reason is None else None
+    if now != stored:
+        return None
+    try:
+        if conn.dialect.name == "postgresql":
+            summary = replay.replay(conn, job_id=job.id, pack_id=job.pack_id, fingerprint=now, task=leases.RUN)
+        else:
+            summary = _replay_orm(conn, job.id, job.pack_id, now)
+    except Exception as exc:
+        leases.let_go([(job.id, leases.RUN)])
+        fail(job.id, exc)
+        return JobStatus.FAILED.value
+    if summary is None:
+        return None  # the lease is still this process's: the full sync goes on under it
+    leases.forget(job.id, leases.RUN)  # released by the transaction
+    metrics.record_replayed(job.kind, summary)
+    return JobStatus.SUCCEEDED.value
+
+
+def _replay_orm(conn: Connection, job_id: uuid.UUID, pack_id: int, fprint: str) -> dict[str, Any] | None:
+    """``replay.replay`` through the ORM (SQLite: the embedded mode)."""
+    with session_scope(conn) as s:
+        store.lock_pack(s, pack_id)
+        result = fingerprint.replay(s, pack_id, fprint)  # again, under the lock
+        if result is None:
+            return None
+        result.job_id = job_id
+        jobs.mark_replayed(s, job_id, result)
+        leases.release(s, job_id, leases.RUN)
+    return summarise(result)
