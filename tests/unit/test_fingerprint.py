@@ -201,3 +201,16 @@ def test_replays_only_what_stayed_the_same(session, tree):
         _apply(op, 0, base, base / "fp")
         assert not _compare(session, base, pack), op
         assert not _compare(session, base, pack), op
+
+
+def test_a_driver_error_of_the_replay_is_transient():
+    """jobs/replay.py works on the driver's connection: a dropped connection there is the
+    driver's own error, not SQLAlchemy's, and the group task must be retried (not failed)."""
+    import psycopg
+
+    from attune.jobs.pipeline import transient
+
+    assert transient(psycopg.OperationalError("server closed the connection unexpectedly"))
+    assert transient(psycopg.InterfaceError("the connection is closed"))
+    assert not transient(psycopg.errors.UniqueViolation("duplicate key"))
+    assert not transient(ValueError("not the database"))

@@ -24,6 +24,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlmodel import Session
@@ -201,6 +202,8 @@ def _target(s: Session, settings: Settings, job: Job) -> Target:
 
 
 def transient(exc: BaseException) -> bool:
+    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+        return True  # the driver's own, unwrapped (jobs/replay.py works on the driver's connection)
     if not isinstance(exc, DBAPIError):
         return False
     if type(exc.orig).__module__.startswith("sqlite3"):
