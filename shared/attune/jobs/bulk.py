@@ -13,6 +13,7 @@ again on its own (jobs/leases.py).
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from types import SimpleNamespace
@@ -71,7 +72,7 @@ def group_size(jobs_total: int, most: int) -> int:
     return max(1, min(most, -(-jobs_total // 16)))
 
 
-def _begin_group(job_ids: Sequence[uuid.UUID]) -> tuple[list[Queued], dict[int, str]]:
+def _begin_group(job_ids: Sequence[uuid.UUID]) -> tuple[list[Queued], dict[int, fingerprint.Stored]]:
     """``_begin`` for the jobs of a group task, in one transaction: those this process now
     holds, in the group's order, and the stored fingerprints of their packs."""
     try:
@@ -119,7 +120,10 @@ def run_group(job_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
     return {"jobs": len(job_ids), "ran": len(claimed), "statuses": statuses}
 
 
-def _replay(conn: Connection, settings: Settings, job: Queued, stored: str | None) -> str | None:
+FRESH_S = 1.0  # how long a group's check of a pack's outside calls stands in for the replay's own
+
+
+def _replay(conn: Connection, settings: Settings, job: Queued, stored: fingerprint.Stored | None) -> str | None:
     """A group's pack whose folders still have the fingerprint its last sync stored: the
     stored result, in a transaction that holds the pack's lock and writes the job's row only
     (sync/fingerprint.py). None when it does not apply: ``pipeline.work`` runs the sync."""
@@ -129,11 +133,14 @@ def _replay(conn: Connection, settings: Settings, job: Queued, stored: str | Non
     root = resolve_pack_dir(settings.packs_base_dir, job.pack_ref)
     reason, folders = engine.inspect_folders(root)
     now = fingerprint.compute(root, folders, max_file_size=settings.max_file_size) if reason is None else None
-    if now != stored:
+    if now is None or now != stored.fingerprint or not stored.holds:
         return None
+    verified = stored.externals if time.monotonic() - stored.at < FRESH_S else None
     try:
         if conn.dialect.name == "postgresql":
-            summary = replay.replay(conn, job_id=job.id, pack_id=job.pack_id, fingerprint=now, task=leases.RUN)
+            summary = replay.replay(
+                conn, job_id=job.id, pack_id=job.pack_id, fingerprint=now, task=leases.RUN, verified=verified
+            )
         else:
             summary = _replay_orm(conn, job.id, job.pack_id, now)
     except Exception as exc:

@@ -37,23 +37,30 @@ _FINISH = (
 _RELEASE = "DELETE FROM job_leases WHERE job_id = %s AND task = %s"
 
 
-def replay(conn: Connection, *, job_id: uuid.UUID, pack_id: int, fingerprint: str, task: str) -> dict[str, Any] | None:
+def replay(
+    conn: Connection, *, job_id: uuid.UUID, pack_id: int, fingerprint: str, task: str, verified: str | None = None
+) -> dict[str, Any] | None:
     """Finishes the job with its pack's stored result (committed) when the stored state has
     this fingerprint and every outside call resolves as it did; returns the job's summary.
-    None when it does not apply (nothing written, the transaction ended)."""
+    None when it does not apply (nothing written, the transaction ended). ``verified``: the
+    stored calls (JSON text) that the group found resolving as stored a moment ago: the
+    state must still hold exactly those, and they are not asked again."""
     assert not conn.in_transaction()
     raw: Any = conn.connection.driver_connection
     try:
         with raw.cursor() as cur:
             with raw.pipeline():
                 cur.execute(_LOCK, (LOCK_NAMESPACE, pack_id))
-                cur.execute(_STATE, (pack_id, fingerprint))
+                if verified is None:
+                    cur.execute(_STATE, (pack_id, fingerprint))
+                else:
+                    cur.execute(_STATE + " AND externals = %s", (pack_id, fingerprint, verified))
             row = cur.fetchone()
             if row is None:
                 raw.rollback()
                 return None
             externals = orjson.loads(row[0])
-            if externals:
+            if externals and verified is None:
                 refs = [ref for ref, _ in externals]
                 cur.execute(_OUTSIDE, (pack_id, refs, pack_id, refs))
                 found = {r for (r,) in cur.fetchall()}

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -133,19 +135,46 @@ _SAVE = text(
 _FORGET = text("DELETE FROM pack_sync_state WHERE pack_id = :p")
 
 
-_STORED = text("SELECT pack_id, fingerprint FROM pack_sync_state WHERE pack_id IN :packs").bindparams(
+_STORED = text("SELECT pack_id, fingerprint, externals FROM pack_sync_state WHERE pack_id IN :packs").bindparams(
     bindparam("packs", expanding=True)
 )
+_OWNERS = text(
+    "SELECT ref, pack_id FROM actions WHERE ref IN :refs UNION SELECT ref, pack_id FROM workflow_definitions "
+    "WHERE ref IN :refs"
+).bindparams(bindparam("refs", expanding=True))
 
 
-def stored(session: Session, pack_ids: Iterable[int]) -> dict[int, str]:
-    """pack id -> its stored fingerprint, of those of the packs that have one (read without
-    their locks: a hint of which packs may replay, checked again under the lock)."""
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A pack's stored state as a group task found it when it began (without the pack's
+    lock: a hint of which packs may replay, checked again under the lock)."""
+
+    fingerprint: str
+    externals: str  # as stored (JSON text): the replay checks it is still the same
+    holds: bool  # whether every outside call resolved then as stored
+    at: float  # when that was checked (time.monotonic())
+
+
+def stored(session: Session, pack_ids: Iterable[int]) -> dict[int, Stored]:
+    """pack id -> its stored state, of those of the packs that have one, with whether their
+    outside calls resolve as stored (one query for the calls of every pack)."""
     wanted = sorted(set(pack_ids))
-    found: dict[int, str] = {}
+    rows: list[tuple[int, str, str]] = []
     for start in range(0, len(wanted), 500):
-        found.update(dict(session.execute(_STORED, {"packs": wanted[start : start + 500]}).tuples().all()))
-    return found
+        rows += session.execute(_STORED, {"packs": wanted[start : start + 500]}).tuples().all()
+    calls = {pack_id: orjson.loads(ext) for pack_id, _, ext in rows}
+    refs = sorted({ref for ext in calls.values() for ref, _ in ext})
+    owners: dict[str, set[int]] = {}
+    for start in range(0, len(refs), 500):
+        for ref, owner in session.execute(_OWNERS, {"refs": refs[start : start + 500]}).tuples():
+            owners.setdefault(ref, set()).add(owner)
+    at = time.monotonic()
+
+    def holds(pack_id: int) -> bool:
+        return all(any(o is not None and o != pack_id for o in owners.get(ref, ())) == resolved
+                   for ref, resolved in calls[pack_id])  # fmt: skip
+
+    return {pack_id: Stored(fp, ext, holds(pack_id), at) for pack_id, fp, ext in rows}
 
 
 def outside(session: Session, pack_id: int, refs: Iterable[str]) -> set[str]:
