@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make bench`: every benchmark of the project, one table, JSON under bench/results/.
 
-    python bench/run.py [--workflows 10000] [--skip-sync] [--skip-burst] [--only push]
+    python bench/run.py [--workflows 10000] [--skip-sync] [--skip-burst] [--only push|tree]
 
 Validation throughput (files -> diagnostics, one core), then sync at scale
 through the HTTP API with real workers, side by side with the floor (read +
@@ -9,7 +9,9 @@ parse with yaml-rs + COPY of one row per workflow) measured in the same run,
 then bursts of 300 concurrent reads and 300 concurrent syncs against one API
 process, on Postgres and Redis and in the embedded mode (bench_burst.py), then
 the pack pushed as an archive (upload + activate) against its cold sync from disk,
-and the re-activation of a version the worker's cache holds (``--only push``: that alone).
+and the re-activation of a version the worker's cache holds (``--only push``: that alone),
+then a tree of 2,000 small packs synced in bulk by two workers, cold and unchanged, against
+the floor of the same files (``--only tree``: that alone).
 """
 
 from __future__ import annotations
