@@ -112,3 +112,51 @@ def test_yaml_diff_and_summary():
     assert "-  action: p.x" in d and "+  action: p.z" in d and "-description: |-" in d
     assert unified_diff(new, new, old_label="a", new_label="b") == ""
     assert to_yaml(None) == "" and summarise(None, None).empty
+
+
+SHAPES = [  # definitions whose summary as a create the database computes (history.written)
+    workflow_yaml("shape.echo"),
+    'version: "1.0"\ntasks:\n  - name: only\n    action: shape.echo\n',
+    'version: "1.0"\ndescription: "d"\ntags: [a, b]\nparameters:\n  x: {type: string}\ntasks:\n'
+    "  - name: z_last\n    action: shape.echo\n    next: [{do: [a_first]}]\n  - name: a_first\n    action: shape.echo\n",
+]
+
+
+def test_a_created_revision_is_summarised_by_the_database_as_from_its_definition(session, tmp_path):
+    """The plan's summary of a create (or of a return after removal) comes from the task
+    names and fields the database reads out of the revision (no definition decoded); it
+    equals ``summarise(None, definition)`` for every kind of definition, on both dialects."""
+    import orjson
+
+    from attune.revisions.content import summarise
+    from attune.sync import engine, history
+
+    pack = _pack(session, "shape")
+    root = write_pack(tmp_path, "shape", {f"s{i}.yaml": body for i, body in enumerate(SHAPES)},
+                      {"echo.yaml": "runner_type: shell\n"})  # fmt: skip
+    for _round in ("create", "return"):
+        target = _target(session, tmp_path, pack)
+        engine.sync_whole(session, target)
+        found = history.written(session, target.job_id)
+        definitions = dict(
+            session.execute(text("SELECT ref, CAST(definition AS TEXT) FROM workflow_definitions")).all()
+        )
+        assert set(found) == {f"shape.s{i}" for i in range(len(SHAPES))}
+        for ref, (_, _, new, old, summary) in found.items():
+            assert new is None and old is None
+            assert summary == summarise(None, orjson.loads(definitions[ref])), ref
+        session.commit()
+        if _round == "create":  # removed (tombstones), then back: numbering goes on, summaries as creates
+            moved = tmp_path / "parked"
+            (root / "workflows").rename(moved)
+            (root / "workflows").mkdir()
+            sync_whole(session, tmp_path, pack)
+            (root / "workflows").rmdir()
+            moved.rename(root / "workflows")
+    # an update keeps both definitions and no precomputed summary
+    (root / "workflows" / "s0.yaml").write_text(workflow_yaml("shape.echo", desc="changed"))
+    target = _target(session, tmp_path, pack)
+    engine.sync_whole(session, target)
+    (_, change, new, old, summary) = history.written(session, target.job_id)["shape.s0"]
+    assert change == "update" and new is not None and old is not None and summary is None
+    session.commit()

@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
 from attune.db.types import TZDateTime
+from attune.revisions.content import StructuralSummary
 from attune.revisions.models import CHANGE_CREATE, CHANGE_REMOVE, CHANGE_UPDATE
 from attune.sync.models import STATUS_OK, SyncStaging
 
@@ -102,22 +103,57 @@ def tombstones(session: Session, stamp: Stamp, removed: Sequence[str]) -> None:
     session.execute(stmt, {**_stamp_params(stamp), "refs": param})
 
 
-_WRITTEN = text(
-    """
-    SELECT r.ref, r.number, r.change, CAST(r.definition AS TEXT), CAST(p.definition AS TEXT)
+# A revision with no previous definition (a create, or a return after a tombstone) needs
+# only its tasks' names and its top-level fields for the plan's summary: the database
+# gives those, not the definition (10,000 created workflows read back and decoded cost a
+# push about 2 s). Same rules as revisions.content.summarise(None, definition).
+_NEW_SHAPE = {
+    "postgresql": (
+        "CAST(jsonb_path_query_array(r.definition, '$.tasks[*] ? (@.type() == \"object\").name') AS TEXT)",
+        "(SELECT CAST(COALESCE(jsonb_agg(e.key ORDER BY e.key), '[]') AS TEXT) FROM jsonb_each(r.definition) e "
+        "WHERE e.key <> 'tasks' AND jsonb_typeof(e.value) <> 'null')",
+    ),
+    "sqlite": (
+        "(SELECT json_group_array(json_extract(t.value, '$.name')) FROM json_each(r.definition, '$.tasks') t "
+        "WHERE t.type = 'object')",
+        "(SELECT json_group_array(k) FROM (SELECT e.key AS k FROM json_each(r.definition) e "
+        "WHERE e.key <> 'tasks' AND e.type <> 'null' ORDER BY e.key))",
+    ),
+}
+_WRITTEN = """
+    SELECT r.ref, r.number, r.change,
+           CASE WHEN p.definition IS NULL THEN NULL ELSE CAST(r.definition AS TEXT) END,
+           CAST(p.definition AS TEXT),
+           CASE WHEN p.definition IS NULL THEN {names} END,
+           CASE WHEN p.definition IS NULL THEN {fields} END
     FROM workflow_revisions r
     LEFT JOIN workflow_revisions p ON p.ref = r.ref AND p.number = r.number - 1
     WHERE r.job_id = :job_id
     """
-).bindparams(_JOB)
 
 
 def _loads(value: str | None) -> object:
     return None if value is None else orjson.loads(value)
 
 
+def _created(names: str | None, fields: str | None) -> StructuralSummary | None:
+    """The summary of a definition with none before it, from its tasks' names and fields."""
+    if names is None or fields is None:
+        return None  # a tombstone: no definition
+    added = list(dict.fromkeys(str(n) for n in orjson.loads(names)))
+    return StructuralSummary(tasks_added=added, fields_changed=orjson.loads(fields))
+
+
 def written(session: Session, job_id: uuid.UUID) -> dict[str, tuple]:
-    """ref -> (number, change, definition, the previous revision's definition) of the
-    revisions a job wrote."""
-    rows = session.execute(_WRITTEN, {"job_id": job_id})
-    return {ref: (n, change, _loads(new), _loads(old)) for ref, n, change, new, old in rows}
+    """ref -> (number, change, definition, the previous revision's definition, summary) of
+    the revisions a job wrote. A revision with no previous definition comes with its
+    summary and without its definition (None); the others with both definitions and no
+    summary (the caller compares them)."""
+    dialect = session.get_bind().dialect.name
+    names, fields = _NEW_SHAPE.get(dialect, _NEW_SHAPE["postgresql"])
+    stmt = text(_WRITTEN.format(names=names, fields=fields)).bindparams(_JOB)
+    rows = session.execute(stmt, {"job_id": job_id})
+    return {
+        ref: (n, change, _loads(new), _loads(old), None if old is not None else _created(names_, fields_))
+        for ref, n, change, new, old, names_, fields_ in rows
+    }

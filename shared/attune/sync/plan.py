@@ -85,8 +85,9 @@ def _workflows(result: SyncResult, written: dict[str, Any]) -> list[PlanEntry]:
         if row is None:
             entries.append(PlanEntry(ref=w.ref_name, change="unchanged"))
             continue
-        number, change, new, old = row
-        entry = PlanEntry(ref=w.ref_name, change=change, revision=number, summary=summarise(old, new))
+        number, change, new, old, created = row
+        summary = created if created is not None else summarise(old, new)
+        entry = PlanEntry(ref=w.ref_name, change=change, revision=number, summary=summary)
         if change == CHANGE_UPDATE:
             registered = f"{w.ref_name} (registered, revision {number - 1})"
             entry.diff = unified_diff(old, new, old_label=registered, new_label=f"{w.ref_name} (files)")
