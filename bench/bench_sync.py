@@ -175,6 +175,15 @@ class Stack:
         raise RuntimeError(f"job {job_id} did not finish")
 
 
+def teardown(stack: Stack, tmp: Path) -> None:
+    """Stops the stack; removes its files unless ATTUNE_BENCH_KEEP is set."""
+    stack.stop()
+    if os.environ.get("ATTUNE_BENCH_KEEP"):
+        print(f"kept {tmp}", file=sys.stderr)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # -- the floor -----------------------------------------------------------------
 def floor(pack_dir: Path, paths: list[Path] | None = None) -> dict[str, float]:
     """Read every file, parse it with yaml-rs, COPY one row per workflow: nothing can be faster.
@@ -418,11 +427,7 @@ def run(workflows: int = 10000, packs: int = 200, per_pack: int = 50) -> dict[st
             touch_fraction(base / f"many_{p}", 1.0)
         out["many_2_workers"] = many_packs(stack, refs)
     finally:
-        stack.stop()
-        if os.environ.get("ATTUNE_BENCH_KEEP"):
-            print(f"kept {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        teardown(stack, tmp)
     return out
 
 
@@ -503,11 +508,7 @@ def run_tree(packs: int = 2000, per_pack: int = 20, workers: int = 2) -> dict[st
             out["unchanged_cpu_ms_per_pack"] = min(out.get("unchanged_cpu_ms_per_pack", 1e9), 1000 * cpu / packs)
         out["unchanged"] = min(unchanged)
     finally:
-        stack.stop()
-        if os.environ.get("ATTUNE_BENCH_KEEP"):
-            print(f"kept {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        teardown(stack, tmp)
     return out
 
 
@@ -603,11 +604,7 @@ def run_push(workflows: int = 10000, repeat: int = 2) -> dict[str, Any]:
             timed_activate(stack, "bench_0", v2["version_id"])
         out["reactivate_cached"] = min(times)
     finally:
-        stack.stop()
-        if os.environ.get("ATTUNE_BENCH_KEEP"):
-            print(f"kept {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        teardown(stack, tmp)
     return out
 
 
