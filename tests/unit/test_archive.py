@@ -152,6 +152,29 @@ def test_a_pack_in_one_top_level_folder(tmp_path):
     assert [p for p, _ in found.files] == sorted(BASE)
 
 
+def test_an_archive_of_many_folders_extracts_whole_and_leaves_no_descriptor_open(tmp_path):
+    """Extraction keeps the folders it made open while it writes into them (not one open per
+    file), never more than OPEN_FOLDERS at once: 300 folders, deep and wide, every file in
+    place with its bytes, and the process holds no more descriptors than before."""
+    from attune.bundles.archive import OPEN_FOLDERS
+
+    files = dict(BASE)
+    for i in range(300):
+        files[f"data/d{i % 7}/e{i}/f{i}.txt"] = f"file {i}\n" * (i % 5 + 1)
+    for depth in range(20):
+        files["deep/" + "/".join(f"l{j}" for j in range(depth + 1)) + "/x.txt"] = str(depth)
+    assert len({k.rsplit("/", 1)[0] for k in files}) > 2 * OPEN_FOLDERS
+    path = write(tmp_path, tar_gz(files, prefix="my_pack/"))
+    dest = tmp_path / "out"
+    dest.mkdir()
+    before = len(os.listdir("/proc/self/fd"))
+    found, root = extract(path, dest, pack_ref="p", limits=LIMITS)
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert sorted(p for p, _ in found.files) == sorted(files)
+    for name, value in files.items():
+        assert (root / name).read_bytes() == (value.encode() if isinstance(value, str) else value), name
+
+
 NAMES = st.lists(st.sampled_from(["a", "", ".", "..", "\\", "\x00", "\n", "é", "C:", " ", "pack.yaml", "\udce9"]),
                  max_size=6)  # fmt: skip
 KINDS = st.sampled_from([tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.FIFOTYPE])
