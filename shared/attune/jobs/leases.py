@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, or_, select, text, update
+from sqlalchemy import bindparam, delete, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -182,12 +182,11 @@ def let_go(tasks: Iterable[tuple[uuid.UUID, str]]) -> None:
         return
     try:
         with session_scope() as s:
-            for job_id, task in held:
-                s.execute(
-                    update(L)
-                    .where(L.c.job_id == job_id, L.c.task == task, L.c.owner == owner())
-                    .values(owner=None, expires_at=utcnow())
-                )
+            s.execute(
+                update(L)
+                .where(tuple_(L.c.job_id, L.c.task).in_(held), L.c.owner == owner())
+                .values(owner=None, expires_at=utcnow())
+            )
     except Exception as exc:  # the database away: the leases expire by themselves
         log.info("could not let go of %d lease(s) (first: job %s): %s", len(held), held[0][0], exc)
 

@@ -19,6 +19,7 @@ import orjson
 from sqlalchemy import Connection
 
 from attune.db.types import utcnow
+from attune.sync.fingerprint import resolve_as_stored
 from attune.sync.store import LOCK_NAMESPACE
 
 _LOCK = "SELECT pg_advisory_xact_lock(%s, %s)"
@@ -63,8 +64,7 @@ def replay(
             if externals and verified is None:
                 refs = [ref for ref, _ in externals]
                 cur.execute(_OUTSIDE, (pack_id, refs, pack_id, refs))
-                found = {r for (r,) in cur.fetchall()}
-                if any((ref in found) != resolved for ref, resolved in externals):
+                if not resolve_as_stored(externals, {r for (r,) in cur.fetchall()}):
                     raw.rollback()
                     return None
             result = orjson.loads(row[1])

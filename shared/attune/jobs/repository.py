@@ -74,23 +74,6 @@ def states(session: Session, job_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Qu
     return {r[0]: Queued(*r) for r in session.execute(stmt).all()}
 
 
-def finish_replayed(session: Session, job_id: uuid.UUID, result: Any, summary: dict[str, Any], count: int,
-                    now: datetime) -> None:  # fmt: skip
-    """A succeeded job's row in one statement (``result``: its JSON, as the column takes it)."""
-    session.execute(
-        update(Job)
-        .where(col(Job.id) == job_id)
-        .values(
-            status="succeeded",
-            result=result,
-            summary=summary,
-            finished_at=now,
-            progress_done=count,
-            progress_total=count,
-        )
-    )
-
-
 _OUTCOME = text("SELECT status, error, CAST(result AS TEXT), pack_id IS NOT NULL FROM jobs WHERE id = :id").bindparams(
     bindparam("id", type_=Job.__table__.c.id.type)  # type: ignore[attr-defined]
 )

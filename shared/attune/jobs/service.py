@@ -170,7 +170,11 @@ def states(session: Session, job_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, re
 
 def mark_replayed(session: Session, job_id: uuid.UUID, result: SyncResult) -> None:
     """``mark_succeeded`` without the job's row loaded: a replayed sync's (issue 15)."""
-    repository.finish_replayed(session, job_id, dump_result(result), summarise(result), result.loaded_count, utcnow())
+    n = result.loaded_count
+    repository.set_fields(
+        session, job_id, status=JobStatus.SUCCEEDED.value, result=dump_result(result), summary=summarise(result),
+        finished_at=utcnow(), progress_done=n, progress_total=n,
+    )  # fmt: skip
 
 
 def mark_running_many(session: Session, job_ids: Sequence[uuid.UUID]) -> None:

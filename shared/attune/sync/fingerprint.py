@@ -171,10 +171,16 @@ def stored(session: Session, pack_ids: Iterable[int]) -> dict[int, Stored]:
     at = time.monotonic()
 
     def holds(pack_id: int) -> bool:
-        return all(any(o is not None and o != pack_id for o in owners.get(ref, ())) == resolved
-                   for ref, resolved in calls[pack_id])  # fmt: skip
+        found = {ref for ref, ids in owners.items() if any(o is not None and o != pack_id for o in ids)}
+        return resolve_as_stored(calls[pack_id], found)
 
     return {pack_id: Stored(fp, ext, holds(pack_id), at) for pack_id, fp, ext in rows}
+
+
+def resolve_as_stored(externals: Iterable[tuple[str, bool]], found: Collection[str]) -> bool:
+    """Whether each stored outside call (ref, resolved) resolves as it did, ``found`` being the
+    refs another pack registers now."""
+    return all((ref in found) == resolved for ref, resolved in externals)
 
 
 def outside(session: Session, pack_id: int, refs: Iterable[str]) -> set[str]:
@@ -196,12 +202,10 @@ def replay(session: Session, pack_id: int, fingerprint: str) -> SyncResult | Non
     if row is None:
         return None
     externals = orjson.loads(row[0])
-    if externals:
-        now = outside(session, pack_id, (ref for ref, _ in externals))
-        if any((ref in now) != resolved for ref, resolved in externals):
-            if postgres:
-                session.execute(_DURABLE)  # the full path writes: its commit waits for the disk
-            return None
+    if externals and not resolve_as_stored(externals, outside(session, pack_id, (ref for ref, _ in externals))):
+        if postgres:
+            session.execute(_DURABLE)  # the full path writes: its commit waits for the disk
+        return None
     return SyncResult.model_validate_json(row[1])
 
 
