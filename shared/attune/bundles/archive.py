@@ -18,12 +18,9 @@ archive are not kept (files 0644, directories 0755, modification time: the extra
 from __future__ import annotations
 
 import contextlib
-import gzip
 import os
 import re
 import stat
-import tarfile
-import unicodedata
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -33,6 +30,7 @@ from typing import IO, Any
 
 import yaml
 
+from attune.bundles import tarstream
 from attune.errors import AttuneError
 
 MANIFEST = "pack.yaml"
@@ -42,6 +40,7 @@ COPY_BYTES = 1024 * 1024
 NAME_MAX_BYTES = 255
 PATH_MAX_BYTES = 1024
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode's category Cc, all of it
 
 
 class HostileArchive(AttuneError):
@@ -81,10 +80,10 @@ def refuse(entry: str, why: str) -> HostileArchive:
 def clean_name(raw: str) -> str:
     """The entry's path in the archive, normalised ("./a//b/" -> "a/b"), or HostileArchive."""
     try:
-        raw.encode("utf-8")
+        size = len(raw.encode("utf-8"))
     except UnicodeEncodeError:
         raise refuse(raw, "its name is not UTF-8") from None
-    if any(unicodedata.category(c) == "Cc" for c in raw):
+    if _CONTROL.search(raw):
         raise refuse(raw, "its name contains control characters")
     if "\\" in raw:
         raise refuse(raw, "its name contains a backslash")
@@ -93,22 +92,9 @@ def clean_name(raw: str) -> str:
     parts = [p for p in raw.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise refuse(raw, "'..' in its path")
-    if any(len(p.encode()) > NAME_MAX_BYTES for p in parts) or len(raw.encode()) > PATH_MAX_BYTES:
+    if size > PATH_MAX_BYTES or (size > NAME_MAX_BYTES and any(len(p.encode()) > NAME_MAX_BYTES for p in parts)):
         raise refuse(raw, "name too long")
     return "/".join(parts)
-
-
-class _Counted:
-    """A file object that counts the bytes read through it (the compressed side)."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self.raw = raw
-        self.count = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
-        self.count += len(data)
-        return data
 
 
 class _Budget:
@@ -133,40 +119,19 @@ class _Budget:
             raise refuse(name, f"compression ratio above {self.limits.max_ratio:g} (a decompression bomb)")
 
 
-class _Inflated:
-    """The decompressed side of a .tar.gz, counted against the budget (tar headers included)."""
-
-    def __init__(self, inner: IO[bytes], budget: _Budget) -> None:
-        self.inner = inner
-        self.budget = budget
-        self.current = "(archive headers)"
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.inner.read(n)
-        self.budget.add(self.current, len(data))
-        return data
-
-
 # an entry as both formats yield it: (name, kind, size, reader of its bytes or None)
 Member = tuple[str, str, Callable[[], IO[bytes]] | None]
 
 
-def _tar_members(fh: IO[bytes], limits: Limits, budget_of: Callable[[_Counted], _Budget]) -> Iterator[Member]:
-    counted = _Counted(fh)
-    budget = budget_of(counted)
-    inflated = _Inflated(gzip.GzipFile(fileobj=counted, mode="rb"), budget)  # type: ignore[call-overload]
-    budget.out = 0
-    tf = tarfile.open(fileobj=inflated, mode="r|", encoding="utf-8", errors="surrogateescape")  # type: ignore[call-overload]  # noqa: SIM115
-    for ti in tf:
-        inflated.current = ti.name
-        if ti.isdir():
-            yield ti.name, "dir", None
-        elif ti.issym() or ti.islnk():
-            raise refuse(ti.name, "links are not allowed")
-        elif ti.type in (tarfile.REGTYPE, tarfile.AREGTYPE) and not ti.issparse():
-            yield ti.name, "file", (lambda ti=ti: tf.extractfile(ti))  # type: ignore[misc]
-        else:
-            raise refuse(ti.name, "not a regular file or directory (device, FIFO or special entry)")
+def _tar_members(fh: IO[bytes], budget: _Budget) -> Iterator[Member]:
+    stream = tarstream.Stream(fh, budget.add)
+    budget.compressed = lambda: stream.compressed
+    for name, kind, reader in tarstream.entries(stream):
+        if kind == "link":
+            raise refuse(name, "links are not allowed")
+        if kind == "special":
+            raise refuse(name, "not a regular file or directory (device, FIFO or special entry)")
+        yield name, kind, None if reader is None else (lambda reader=reader: reader)  # type: ignore[misc]
 
 
 def _zip_name(info: zipfile.ZipInfo) -> str:
@@ -254,12 +219,7 @@ def _read(path: Path, pack_ref: str, limits: Limits, sink: Sink | None) -> Inspe
         manifests: dict[str, bytes] = {}
         budget = _Budget(limits, lambda: path.stat().st_size)
         if fmt == "tar.gz":
-
-            def tar_budget(counted: _Counted) -> _Budget:
-                budget.compressed = lambda: counted.count
-                return budget
-
-            members: Iterator[Member] = _tar_members(fh, limits, tar_budget)
+            members: Iterator[Member] = _tar_members(fh, budget)
         else:
             members = _zip_members(fh, limits)
         try:
@@ -273,7 +233,7 @@ def _read(path: Path, pack_ref: str, limits: Limits, sink: Sink | None) -> Inspe
                     continue
                 size = _take(name, opener(), sink, budget, fmt, manifests)
                 found.files.append((name, size))
-        except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, gzip.BadGzipFile) as exc:
+        except (tarstream.TarError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
             raise HostileArchive(f"The body is not a valid {fmt} archive: {exc}", entry=None) from None
         except (OSError, ValueError, NotImplementedError, RuntimeError, LookupError) as exc:
             raise HostileArchive(f"The {fmt} archive cannot be read: {exc}", entry=None) from None
