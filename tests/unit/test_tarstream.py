@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import re
 import sys
 import tarfile
@@ -170,3 +171,70 @@ def test_control_characters_are_unicodes_category_cc():
     cc = {c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cc"}
     assert {c for c in range(sys.maxunicode + 1) if _CONTROL.search(chr(c))} == cc
     assert isinstance(_CONTROL, re.Pattern)
+
+
+# -- what an attack from outside found (a helper's run against the first version) -----------
+
+
+def _archive(tmp_path, files: dict[str, bytes], fmt: int = tarfile.PAX_FORMAT):
+    path = tmp_path / "a.tar.gz"
+    path.write_bytes(build([("pack.yaml", b"ref: p\n"), *files.items()], fmt, level=1))
+    return path
+
+
+def test_a_large_manifest_candidate_streams_through_without_being_held_whole(tmp_path):
+    """Any pack.yaml one folder deep is a manifest candidate: its head is kept, the rest is
+    written as any file's (it was read whole, then copied once per mebibyte: quadratic)."""
+    import tracemalloc
+
+    from attune.bundles.archive import Limits, extract
+
+    body = b"".join(bytes([i % 251]) * 1000 + os.urandom(24) for i in range(24 * 1024))  # 24 MiB, ratio < 200
+    path = _archive(tmp_path, {"junk/pack.yaml": body})
+    dest = tmp_path / "out"
+    dest.mkdir()
+    tracemalloc.start()
+    try:
+        extract(path, dest, pack_ref="p", limits=Limits())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (dest / "junk" / "pack.yaml").read_bytes() == body
+    assert peak < 8 * 1024 * 1024, peak  # a few pieces of a mebibyte, not the file (24 MiB) nor copies of it
+
+
+def test_pax_records_that_change_nothing_are_not_kept():
+    """Times, owners, comments: checked for form, dropped (many of them in a global header
+    cost every later entry a copy and a scan)."""
+
+    def rec(key: str, value: str) -> bytes:
+        body = f" {key}={value}\n".encode()
+        n = len(body) + 1
+        while len(str(n)) + len(body) != n:
+            n = len(str(n)) + len(body)
+        return str(n).encode() + body
+
+    assert tarstream._pax(rec("mtime", "1.5") + rec("uname", "me") + rec("comment", "x" * 300)) == {}
+    kept = tarstream._pax(rec("path", "a/b") + rec("size", "5") + rec("GNU.sparse.major", "1") + rec("atime", "1"))
+    assert kept == {"path": "a/b", "size": "5", "GNU.sparse": ""}
+
+
+def test_refusals_name_the_entry_being_read(tmp_path):
+    """The budget hears of bytes as they are taken, not as they are decompressed ahead: the
+    entry named is the one that carried them; a directory with data is named too."""
+    from attune.bundles.archive import HostileArchive, Limits, inspect
+
+    path = _archive(tmp_path, {"big": os.urandom(200_000)})
+    with pytest.raises(HostileArchive) as caught:
+        inspect(path, pack_ref="p", limits=Limits(max_unpacked_bytes=100_000))
+    assert caught.value.message.startswith("Archive entry 'big' refused")
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        info = tarfile.TarInfo("d")
+        info.type = tarfile.DIRTYPE
+        info.size = 512
+        tf.addfile(info, io.BytesIO(b"\1" * 512))
+    path.write_bytes(gzip.compress(raw.getvalue()))
+    with pytest.raises(HostileArchive) as caught:
+        inspect(path, pack_ref="p", limits=Limits())
+    assert caught.value.message == "Archive entry 'd' refused: a directory entry that carries data"

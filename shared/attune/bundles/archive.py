@@ -233,7 +233,11 @@ def _read(path: Path, pack_ref: str, limits: Limits, sink: Sink | None) -> Inspe
                     continue
                 size = _take(name, opener(), sink, budget, fmt, manifests)
                 found.files.append((name, size))
-        except (tarstream.TarError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        except tarstream.TarError as exc:
+            if exc.entry is not None:
+                raise refuse(exc.entry, str(exc)) from None
+            raise HostileArchive(f"The body is not a valid {fmt} archive: {exc}", entry=None) from None
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
             raise HostileArchive(f"The body is not a valid {fmt} archive: {exc}", entry=None) from None
         except (OSError, ValueError, NotImplementedError, RuntimeError, LookupError) as exc:
             raise HostileArchive(f"The {fmt} archive cannot be read: {exc}", entry=None) from None
@@ -252,36 +256,33 @@ def _take(name: str, reader: IO[bytes], sink: Sink | None, budget: _Budget, fmt:
         if counts:
             budget.add(name, n)
 
-    if sink is not None and not keep:
+    if keep:  # a manifest candidate: its head kept, the whole read through as any file
+        head = reader.read(MANIFEST_MAX_BYTES + 1)
+        manifests[name] = head
+        reader = _Chain(head, reader)  # type: ignore[assignment]  # read() is all the sink uses
+    if sink is not None:
         return sink(name, reader, count)
     size = 0
-    kept = bytearray()
-    if sink is not None:
-        data = reader.read()  # a manifest candidate: bounded by the budget, read once
-        count(len(data))
-        sink(name, _Bytes(data), lambda n: None)  # type: ignore[arg-type]
-        size = len(data)
-        kept += data[: MANIFEST_MAX_BYTES + 1]
-    else:
-        while chunk := reader.read(COPY_BYTES):
-            size += len(chunk)
-            count(len(chunk))
-            if keep and len(kept) <= MANIFEST_MAX_BYTES:
-                kept += chunk[: MANIFEST_MAX_BYTES + 1 - len(kept)]
-    if keep:
-        manifests[name] = bytes(kept)
+    while chunk := reader.read(COPY_BYTES):
+        size += len(chunk)
+        count(len(chunk))
     return size
 
 
-class _Bytes:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
+class _Chain:
+    """Bytes already read, then the rest of the reader."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self.head = head
+        self.rest = rest
 
     def read(self, n: int = -1) -> bytes:
-        end = len(self.data) if n < 0 else self.pos + n
-        out = self.data[self.pos : end]
-        self.pos += len(out)
+        if not self.head:
+            return self.rest.read(n)
+        if n < 0:
+            out, self.head = self.head + self.rest.read(), b""
+        else:
+            out, self.head = self.head[:n], self.head[n:]
         return out
 
 

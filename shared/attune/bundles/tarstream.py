@@ -41,12 +41,16 @@ ZERO = bytes(BLOCK)
 
 
 class TarError(Exception):
-    """Not a valid .tar.gz (the caller turns it into a refusal)."""
+    """Not a valid .tar.gz (the caller turns it into a refusal, naming ``entry`` if known)."""
+
+    def __init__(self, message: str, entry: str | None = None) -> None:
+        super().__init__(message)
+        self.entry = entry
 
 
 class Stream:
     """The decompressed bytes of a .tar.gz, taken in order; ``counted(name, n)`` is told of
-    every piece that comes out (``name``: the entry being read)."""
+    every piece taken (``name``: the entry being read), before the next piece comes out."""
 
     def __init__(self, raw: IO[bytes], counted: Callable[[str, int], None]) -> None:
         self.raw = raw
@@ -57,7 +61,6 @@ class Stream:
         self._pending = b""
         self._buf = b""
         self._pos = 0
-        self._done = False
 
     def _more(self) -> bool:
         """Decompresses the next piece into the buffer; False at the end of the input."""
@@ -80,9 +83,7 @@ class Stream:
                 raise TarError(f"not gzip data ({exc})") from None
             self._pending = self._z.unused_data if self._z.eof else self._z.unconsumed_tail
             if out:
-                self.counted(self.current, len(out))
-                self._buf = self._buf[self._pos :] + out
-                self._pos = 0
+                self._buf, self._pos = out, 0  # the previous piece was taken whole
                 return True
 
     def take(self, n: int) -> bytes:
@@ -91,12 +92,19 @@ class Stream:
         if end <= len(self._buf):
             out = self._buf[self._pos : end]
             self._pos = end
+            self.counted(self.current, n)
             return out
-        while len(self._buf) - self._pos < n and self._more():
-            pass
-        out = self._buf[self._pos : self._pos + n]
-        self._pos += len(out)
-        return out
+        parts = [self._buf[self._pos :]]  # pieces joined once: never the buffer copied again per piece
+        have = len(parts[0])
+        self.counted(self.current, have)
+        self._buf, self._pos = b"", 0
+        while have < n and self._more():
+            piece = self._buf[: n - have]
+            self._pos = len(piece)
+            self.counted(self.current, len(piece))
+            parts.append(piece)
+            have += len(piece)
+        return b"".join(parts)
 
     def skip(self, n: int) -> None:
         while n > 0:
@@ -153,7 +161,10 @@ def _checksum_ok(block: bytes) -> bool:
 
 
 def _pax(data: bytes) -> dict[str, str]:
-    """The records of a pax header ("<length> <key>=<value>\\n" each)."""
+    """The records of a pax header ("<length> <key>=<value>\\n" each) that change how an
+    entry is read: its path, its size, and whether it is sparse (``GNU.sparse``); the rest
+    (times, owners, comments) is checked for form and dropped, so that many records cost
+    neither memory nor time for each later entry."""
     out: dict[str, str] = {}
     pos = 0
     while pos < len(data) and data[pos : pos + 1] != b"\0":
@@ -167,7 +178,10 @@ def _pax(data: bytes) -> dict[str, str]:
         key, eq, value = data[space + 1 : pos + length - 1].partition(b"=")
         if not eq:
             raise TarError("a pax header is malformed")
-        out[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        if key in (b"path", b"size"):
+            out[key.decode()] = value.decode("utf-8", "surrogateescape")
+        elif key.startswith(b"GNU.sparse"):
+            out["GNU.sparse"] = ""
         pos += length
     return out
 
@@ -238,13 +252,13 @@ def entries(stream: Stream) -> Iterator[tuple[str, str, Member | None]]:
         if size < 0:
             raise TarError("a negative size")
         stream.current = name
-        if kind in REGULAR and not any(k.startswith("GNU.sparse") for k in fields):
+        if kind in REGULAR and "GNU.sparse" not in fields:
             member = Member(stream, size)
             yield name, "file", member
             stream.skip(member.left + (-size % BLOCK))
         elif kind == DIRECTORY:
             if size:
-                raise TarError(f"the directory entry '{name}' carries data")
+                raise TarError("a directory entry that carries data", entry=name)
             yield name, "dir", None
         else:
             yield name, "link" if kind in LINKS else "special", None
