@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -51,6 +51,20 @@ def publish_done(settings: Settings, job_id: uuid.UUID, status: str) -> None:
         _client(url).publish(channel(job_id), status)
     except Exception as exc:  # the waiter falls back to reading the row
         log.warning("could not publish completion of job %s: %s", job_id, exc)
+
+
+def publish_done_many(settings: Settings, finished: Sequence[tuple[uuid.UUID, str]]) -> None:
+    """``publish_done`` for several jobs, in one round trip."""
+    url = redis_url(settings)
+    if url is None or not finished:
+        return
+    try:
+        pipe = _client(url).pipeline(transaction=False)
+        for job_id, status in finished:
+            pipe.publish(channel(job_id), status)
+        pipe.execute()
+    except Exception as exc:  # the waiters fall back to reading the rows
+        log.warning("could not publish completion of %d jobs: %s", len(finished), exc)
 
 
 async def wait_for_message(redis: Any, job_id: object, timeout: float, is_done: Callable[[], Awaitable[bool]]) -> bool:

@@ -13,7 +13,7 @@ again on its own (jobs/leases.py).
 
 from __future__ import annotations
 
-import time
+import logging
 import uuid
 from collections.abc import Sequence
 from types import SimpleNamespace
@@ -24,7 +24,7 @@ from sqlmodel import Session
 
 from attune.access.principal import Principal
 from attune.broker import send
-from attune.broker.notify import publish_done
+from attune.broker.notify import publish_done, publish_done_many
 from attune.config import Settings, get_settings
 from attune.db.engine import get_engine, session_scope
 from attune.db.types import utcnow
@@ -39,6 +39,8 @@ from attune.packs import service as packs
 from attune.sync import engine, fingerprint, store
 from attune.sync.schemas import summarise
 from attune.workflows.loader import resolve_pack_dir
+
+log = logging.getLogger(__name__)
 
 
 def start_batch(
@@ -84,8 +86,7 @@ def _begin_group(job_ids: Sequence[uuid.UUID]) -> tuple[list[Queued], dict[int, 
             due = [j for j in due if j.status not in FINISHED and j.chunks_total is None]
             tasks = [(j.id, leases.RUN, send.TASK_OF_KIND[JobKind(j.kind)], [str(j.id)]) for j in due]
             held = leases.claim_many(s, tasks)
-            claimed = [j for j in due if j.id in held]
-            jobs.mark_running_many(s, [j.id for j in claimed])
+            claimed = [j for j in due if j.id in held]  # queued until its turn (``_started``)
             prints = fingerprint.stored(s, [j.pack_id for j in claimed if j.pack_id is not None])
     except Exception as exc:
         if transient(exc):
@@ -97,61 +98,113 @@ def _begin_group(job_ids: Sequence[uuid.UUID]) -> tuple[list[Queued], dict[int, 
 
 def run_group(job_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
     """The task of a bulk sync's group of packs: each job in turn, as ``run`` would (its own
-    transaction, lock, result and "done" message). Every job's lease is taken at the start
-    and renewed while the group runs: if this worker's host dies, each job that did not
-    finish is sent again on its own when its lease expires."""
+    transaction, lock, result and "done" message); consecutive unchanged packs are replayed
+    together (``_replay_run``: each still in its own transaction). Every job's lease is
+    taken at the start and renewed while the group runs: if this worker's host dies, each
+    job that did not finish is sent again on its own when its lease expires."""
     settings = get_settings()
     claimed, prints = _begin_group(job_ids)
     statuses: dict[str, int] = {}
     done = 0
+
+    def count(status: str | None) -> None:
+        statuses[status or "running"] = statuses.get(status or "running", 0) + 1
+
     try:
         with get_engine().connect() as conn:  # one checkout for the group's transactions
-            for job in claimed:
-                status = _replay(conn, settings, job, prints.get(job.pack_id or 0))
-                if status is None:
-                    status = work(job.id, job.kind, settings, bind=conn)
-                done += 1
-                if status is not None:
-                    publish_done(settings, job.id, status)
-                statuses[status or "running"] = statuses.get(status or "running", 0) + 1
+            run: list[tuple[Queued, str]] = []
+            for i, job in enumerate(claimed):
+                fprint = _unchanged(settings, job, prints.get(job.pack_id or 0))
+                if fprint is not None:
+                    run.append((job, fprint))
+                if run and (fprint is None or i == len(claimed) - 1):
+                    for status in _replay_run(conn, settings, run):
+                        count(status)
+                    done += len(run)
+                    run = []
+                if fprint is None:
+                    status = _work(conn, settings, job)
+                    done += 1
+                    if status is not None:
+                        publish_done(settings, job.id, status)
+                    count(status)
     finally:
         if done < len(claimed):  # a retry (the database away) or another worker takes them
             leases.let_go([(j.id, leases.RUN) for j in claimed[done:]])
     return {"jobs": len(job_ids), "ran": len(claimed), "statuses": statuses}
 
 
-FRESH_S = 1.0  # how long a group's check of a pack's outside calls stands in for the replay's own
+def _work(conn: Connection, settings: Settings, job: Queued) -> str | None:
+    """A group's job that is not replayed: marked running when its turn comes (the replayed
+    ones go from queued to succeeded in one write), then ``pipeline.work``."""
+    try:
+        with session_scope(conn) as s:
+            jobs.mark_running_many(s, [job.id])
+    except Exception as exc:
+        if transient(exc):
+            raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        raise
+    return work(job.id, job.kind, settings, bind=conn)
 
 
-def _replay(conn: Connection, settings: Settings, job: Queued, stored: fingerprint.Stored | None) -> str | None:
-    """A group's pack whose folders still have the fingerprint its last sync stored: the
-    stored result, in a transaction that holds the pack's lock and writes the job's row only
-    (sync/fingerprint.py). None when it does not apply: ``pipeline.work`` runs the sync."""
+def _unchanged(settings: Settings, job: Queued, stored: fingerprint.Stored | None) -> str | None:
+    """The fingerprint of a group's pack whose folders still have the one its last sync
+    stored (and whose outside calls resolved as stored when the group began): a pack to
+    replay. None: ``pipeline.work`` runs its sync."""
     if stored is None or job.kind != JobKind.SYNC.value or job.options or job.active_version_id is not None:
         return None
-    assert job.pack_id is not None  # a pack's stored fingerprint was found
     root = resolve_pack_dir(settings.packs_base_dir, job.pack_ref)
     reason, folders = engine.inspect_folders(root)
     now = fingerprint.compute(root, folders, max_file_size=settings.max_file_size) if reason is None else None
-    if now is None or now != stored.fingerprint or not stored.holds:
-        return None
-    verified = stored.externals if time.monotonic() - stored.at < FRESH_S else None
-    try:
-        if conn.dialect.name == "postgresql":
-            summary = replay.replay(
-                conn, job_id=job.id, pack_id=job.pack_id, fingerprint=now, task=leases.RUN, verified=verified
-            )
-        else:
-            summary = _replay_orm(conn, job.id, job.pack_id, now)
-    except Exception as exc:
-        leases.let_go([(job.id, leases.RUN)])
-        fail(job.id, exc)
-        return JobStatus.FAILED.value
+    return now if now is not None and now == stored.fingerprint and stored.holds else None
+
+
+def _replay_run(conn: Connection, settings: Settings, run: list[tuple[Queued, str]]) -> list[str | None]:
+    """Consecutive unchanged packs of a group: their stored results, each in a transaction
+    that holds the pack's lock and writes the job's row only (sync/fingerprint.py), all in
+    one round trip on Postgres; those whose state no longer holds run the full sync."""
+    answers: list[dict[str, Any] | None] | None = None
+    if conn.dialect.name == "postgresql" and len(run) > 1:
+        items = [(job.id, job.pack_id or 0, fprint) for job, fprint in run]
+        try:
+            answers = replay.replay_many(conn, items, task=leases.RUN)
+        except Exception as exc:  # each on its own below: its own error, its own outcome
+            log.warning("a group's replay of %d unchanged packs failed (%s); one by one instead", len(run), exc)
+    statuses: list[str | None] = []
+    finished: list[tuple[uuid.UUID, str]] = []
+    for k, (job, fprint) in enumerate(run):
+        status = _replay(conn, job, fprint) if answers is None else _replayed(job, answers[k])
+        if status is None:
+            status = _work(conn, settings, job)
+        if status is not None:
+            finished.append((job.id, status))
+        statuses.append(status)
+    publish_done_many(settings, finished)
+    return statuses
+
+
+def _replayed(job: Queued, summary: dict[str, Any] | None) -> str | None:
     if summary is None:
         return None  # the lease is still this process's: the full sync goes on under it
     leases.forget(job.id, leases.RUN)  # released by the transaction
     metrics.record_replayed(job.kind, summary)
     return JobStatus.SUCCEEDED.value
+
+
+def _replay(conn: Connection, job: Queued, fprint: str) -> str | None:
+    """One unchanged pack's replay (``replay.replay_many`` of one on Postgres, the ORM on
+    SQLite); a failure fails the job as a sync's failure would."""
+    assert job.pack_id is not None  # a pack's stored fingerprint was found
+    try:
+        if conn.dialect.name == "postgresql":
+            summary = replay.replay_many(conn, [(job.id, job.pack_id, fprint)], task=leases.RUN)[0]
+        else:
+            summary = _replay_orm(conn, job.id, job.pack_id, fprint)
+    except Exception as exc:
+        leases.let_go([(job.id, leases.RUN)])
+        fail(job.id, exc)
+        return JobStatus.FAILED.value
+    return _replayed(job, summary)
 
 
 def _replay_orm(conn: Connection, job_id: uuid.UUID, pack_id: int, fprint: str) -> dict[str, Any] | None:
@@ -162,6 +215,7 @@ def _replay_orm(conn: Connection, job_id: uuid.UUID, pack_id: int, fprint: str) 
         if result is None:
             return None
         result.job_id = job_id
+        jobs.mark_running_many(s, [job_id])  # started (and counted an attempt) as it finishes
         jobs.mark_replayed(s, job_id, result)
         leases.release(s, job_id, leases.RUN)
     return summarise(result)

@@ -27,8 +27,9 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import bindparam, delete, or_, select, text, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlmodel import Session
 
 from attune.broker import send
@@ -121,6 +122,19 @@ def claim(session: Session, job_id: uuid.UUID, task: str, name: TaskName, args: 
     return claimed
 
 
+_CLAIM_MANY_PG = text(
+    """
+    INSERT INTO job_leases (job_id, task, task_name, args, owner, expires_at)
+    SELECT u.job_id, u.task, u.task_name, CAST(u.args AS JSONB), :owner, :expires
+    FROM unnest(CAST(:ids AS UUID[]), CAST(:tasks AS TEXT[]), CAST(:names AS TEXT[]), CAST(:args AS TEXT[]))
+        AS u(job_id, task, task_name, args)
+    ON CONFLICT (job_id, task) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+    WHERE job_leases.owner IS NULL OR job_leases.owner = excluded.owner OR job_leases.expires_at < :now
+    RETURNING job_id
+    """
+).bindparams(bindparam("expires", type_=L.c.expires_at.type), bindparam("now", type_=L.c.expires_at.type))
+
+
 def claim_many(session: Session, tasks: list[tuple[uuid.UUID, str, TaskName, list[Any]]]) -> set[uuid.UUID]:
     """``claim`` for several jobs' tasks (a group task's), in one statement where no live
     worker holds them; returns the jobs whose task this process now holds."""
@@ -132,15 +146,19 @@ def claim_many(session: Session, tasks: list[tuple[uuid.UUID, str, TaskName, lis
     me = owner()
     rows = [{"job_id": j, "task": t, "task_name": n.value, "args": a, "owner": me, "expires_at": expires}
             for j, t, n, a in tasks]  # fmt: skip
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(L).values(rows)
-    upsert = stmt.on_conflict_do_update(
-        index_elements=[L.c.job_id, L.c.task],
-        set_={"owner": stmt.excluded.owner, "expires_at": stmt.excluded.expires_at},
-        where=or_(L.c.owner.is_(None), L.c.owner == stmt.excluded.owner, L.c.expires_at < now),
-    ).returning(L.c.job_id)
-    claimed = set(session.execute(upsert).scalars())
+    if session.get_bind().dialect.name == "postgresql":  # one statement of constant text (compiled once)
+        params = {"ids": [r["job_id"] for r in rows], "tasks": [r["task"] for r in rows],
+                  "names": [r["task_name"] for r in rows], "args": [orjson.dumps(r["args"]).decode() for r in rows],
+                  "owner": me, "expires": expires, "now": now}  # fmt: skip
+        claimed = set(session.execute(_CLAIM_MANY_PG, params).scalars())
+    else:
+        stmt = sqlite.insert(L).values(rows)
+        upsert = stmt.on_conflict_do_update(
+            index_elements=[L.c.job_id, L.c.task],
+            set_={"owner": stmt.excluded.owner, "expires_at": stmt.excluded.expires_at},
+            where=or_(L.c.owner.is_(None), L.c.owner == stmt.excluded.owner, L.c.expires_at < now),
+        ).returning(L.c.job_id)
+        claimed = set(session.execute(upsert).scalars())
     for job_id, task, name, args in tasks:  # held by others: a killed pool process of this host?
         if job_id not in claimed and claim(session, job_id, task, name, args):
             claimed.add(job_id)

@@ -1,82 +1,103 @@
-"""A bulk sync's unchanged pack, finished on Postgres in two round trips (issue 15).
+"""A bulk sync's unchanged packs, finished on Postgres in one round trip for a run of them
+(issue 15).
 
-``sync.fingerprint.replay`` answers an unchanged small pack's sync from its stored state;
-through the ORM the transaction around it (lock, state, job row, lease, commit) cost about
-1 ms of a worker's CPU per pack, ten times what the work needs: a tree of 2,000 unchanged
-packs spent most of its re-sync there. Here the same transaction runs on the driver's
-connection, in pipeline mode: the lock and the state's read go in one round trip (the
-server runs them in order, and the read's snapshot is taken after the lock is held),
-the job's row, the lease's release and the commit in another. Nothing else differs from
-the ORM path (``tests/e2e/test_pack_tree.py`` compares them in both modes).
+``sync.fingerprint.replay`` answers an unchanged small pack's sync from its stored state.
+Through the ORM the transaction around it (lock, state, job row, lease, commit) cost about
+1 ms of a worker's CPU per pack, and each round trip to the server a wait: a tree of 2,000
+unchanged packs spent most of its re-sync there. Here a group's consecutive unchanged packs
+go to the server together, in pipeline mode on the driver's connection, each in its own
+transaction:
+
+    BEGIN
+    SELECT the pack's lock (and a commit that does not wait for the disk: the job's row is
+           all the transaction writes, and a redelivered job writes it again after a crash)
+    WITH the stored state, when it has this fingerprint and every outside call resolves as
+         it did (read after the lock is held: its own statement, its own snapshot)
+         UPDATE the job's row from queued to succeeded with the stored result (started and
+         finished now, one more attempt), DELETE its lease; RETURNING the summary
+    COMMIT
+
+A pack whose state does not hold commits nothing but its lock's release (no row comes
+back) and takes the full path. Nothing else differs from the ORM path
+(``tests/e2e/test_pack_tree.py`` and ``tests/unit/test_fingerprint.py`` compare them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from psycopg import pq
 from sqlalchemy import Connection
 
 from attune.db.types import utcnow
-from attune.sync.fingerprint import resolve_as_stored
 from attune.sync.store import LOCK_NAMESPACE
 
-_LOCK = "SELECT pg_advisory_xact_lock(%s, %s)"
-_STATE = "SELECT externals, result, summary FROM pack_sync_state WHERE pack_id = %s AND fingerprint = %s"
-_OUTSIDE = (
-    "SELECT ref FROM actions WHERE pack_id <> %s AND ref = ANY(%s) "
-    "UNION SELECT ref FROM workflow_definitions WHERE pack_id <> %s AND ref = ANY(%s)"
+_LOCK = "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(%s, %s)"
+# the outside calls as fingerprint.resolve_as_stored checks them: each stored (ref, resolved)
+# must still be resolved exactly when another pack registers that ref as an action or workflow
+_FINISH = """
+WITH s AS (
+    SELECT st.result::jsonb AS r, st.summary FROM pack_sync_state st
+    WHERE st.pack_id = %(pack)s AND st.fingerprint = %(fp)s AND NOT EXISTS (
+        SELECT 1 FROM jsonb_array_elements(st.externals::jsonb) AS e(v)
+        WHERE (e.v ->> 1)::boolean IS DISTINCT FROM (
+            EXISTS (SELECT 1 FROM actions a WHERE a.ref = e.v ->> 0 AND a.pack_id <> %(pack)s)
+            OR EXISTS (SELECT 1 FROM workflow_definitions w WHERE w.ref = e.v ->> 0 AND w.pack_id <> %(pack)s)
+        )
+    )
+), u AS (
+    UPDATE jobs SET status = 'succeeded', result = jsonb_set(s.r, '{job_id}', to_jsonb(%(job_text)s::text)),
+        summary = s.summary::jsonb, started_at = %(now)s, finished_at = %(now)s, error = NULL,
+        attempts = jobs.attempts + 1,
+        progress_done = (s.r ->> 'loaded_count')::int, progress_total = (s.r ->> 'loaded_count')::int
+    FROM s WHERE jobs.id = %(job)s
+    RETURNING s.summary
+), d AS (
+    DELETE FROM job_leases WHERE job_id = %(job)s AND task = %(task)s AND EXISTS (SELECT 1 FROM u)
 )
-# the job's row is all this transaction writes, and a redelivered job writes it again
-# after a crash: its commit does not wait for the disk
-_RELAX = "SET LOCAL synchronous_commit = off"
-_FINISH = (
-    "UPDATE jobs SET status = 'succeeded', result = %s::jsonb, summary = %s::jsonb, finished_at = %s, "
-    "progress_done = %s, progress_total = %s WHERE id = %s"
-)
-_RELEASE = "DELETE FROM job_leases WHERE job_id = %s AND task = %s"
+SELECT summary FROM u
+"""
 
 
-def replay(
-    conn: Connection, *, job_id: uuid.UUID, pack_id: int, fingerprint: str, task: str, verified: str | None = None
-) -> dict[str, Any] | None:
-    """Finishes the job with its pack's stored result (committed) when the stored state has
-    this fingerprint and every outside call resolves as it did; returns the job's summary.
-    None when it does not apply (nothing written, the transaction ended). ``verified``: the
-    stored calls (JSON text) that the group found resolving as stored a moment ago: the
-    state must still hold exactly those, and they are not asked again."""
+def replay_many(
+    conn: Connection, items: Sequence[tuple[uuid.UUID, int, str]], *, task: str
+) -> list[dict[str, Any] | None]:
+    """For each (job id, pack id, fingerprint now): the job finished with its pack's stored
+    result, committed, when the stored state has this fingerprint and every outside call
+    resolves as it did: the job's summary; None when it does not apply (nothing written).
+    Each pack in its own transaction, all of them in one round trip."""
     assert not conn.in_transaction()
     raw: Any = conn.connection.driver_connection
+    now = utcnow()
+    raw.autocommit = True  # the transactions are this pipeline's own BEGIN .. COMMIT
     try:
-        with raw.cursor() as cur:
-            with raw.pipeline():
-                cur.execute(_LOCK, (LOCK_NAMESPACE, pack_id))
-                if verified is None:
-                    cur.execute(_STATE, (pack_id, fingerprint))
-                else:
-                    cur.execute(_STATE + " AND externals = %s", (pack_id, fingerprint, verified))
+        cursors = []
+        with raw.pipeline():
+            for job_id, pack_id, fp in items:
+                cur = raw.cursor()
+                raw.execute("BEGIN")
+                raw.execute(_LOCK, (LOCK_NAMESPACE, pack_id))
+                cur.execute(_FINISH, {"pack": pack_id, "fp": fp, "job": job_id, "job_text": str(job_id),
+                                      "now": now, "task": task})  # fmt: skip
+                raw.execute("COMMIT")
+                cursors.append(cur)
+        out: list[dict[str, Any] | None] = []
+        for cur in cursors:
             row = cur.fetchone()
-            if row is None:
-                raw.rollback()
-                return None
-            externals = orjson.loads(row[0])
-            if externals and verified is None:
-                refs = [ref for ref, _ in externals]
-                cur.execute(_OUTSIDE, (pack_id, refs, pack_id, refs))
-                if not resolve_as_stored(externals, {r for (r,) in cur.fetchall()}):
-                    raw.rollback()
-                    return None
-            result = orjson.loads(row[1])
-            result["job_id"] = str(job_id)
-            summary = orjson.loads(row[2])
-            count = result["loaded_count"]
-            with raw.pipeline():
-                cur.execute(_RELAX)
-                cur.execute(_FINISH, (orjson.dumps(result).decode(), row[2], utcnow(), count, count, job_id))
-                cur.execute(_RELEASE, (job_id, task))
-                raw.commit()
+            out.append(None if row is None else orjson.loads(row[0]))
+            cur.close()
+        return out
     except BaseException:
-        raw.rollback()
+        with contextlib.suppress(Exception):
+            if raw.info.transaction_status != pq.TransactionStatus.IDLE:  # a transaction the error left open
+                raw.execute("ROLLBACK")
         raise
-    return summary
+    finally:
+        try:
+            raw.autocommit = False
+        except Exception:  # the connection is broken: never back in the pool as it is
+            conn.invalidate()

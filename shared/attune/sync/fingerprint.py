@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,9 +149,7 @@ class Stored:
     lock: a hint of which packs may replay, checked again under the lock)."""
 
     fingerprint: str
-    externals: str  # as stored (JSON text): the replay checks it is still the same
-    holds: bool  # whether every outside call resolved then as stored
-    at: float  # when that was checked (time.monotonic())
+    holds: bool  # whether every outside call resolved then as stored (the replay checks again)
 
 
 def stored(session: Session, pack_ids: Iterable[int]) -> dict[int, Stored]:
@@ -168,13 +165,12 @@ def stored(session: Session, pack_ids: Iterable[int]) -> dict[int, Stored]:
     for start in range(0, len(refs), 500):
         for ref, owner in session.execute(_OWNERS, {"refs": refs[start : start + 500]}).tuples():
             owners.setdefault(ref, set()).add(owner)
-    at = time.monotonic()
 
     def holds(pack_id: int) -> bool:
         found = {ref for ref, ids in owners.items() if any(o is not None and o != pack_id for o in ids)}
         return resolve_as_stored(calls[pack_id], found)
 
-    return {pack_id: Stored(fp, ext, holds(pack_id), at) for pack_id, fp, ext in rows}
+    return {pack_id: Stored(fp, holds(pack_id)) for pack_id, fp, _ in rows}
 
 
 def resolve_as_stored(externals: Iterable[tuple[str, bool]], found: Collection[str]) -> bool:
