@@ -13,7 +13,15 @@ from sqlalchemy import create_engine, text
 
 from tests.unit.test_engine import _postgres_url
 
-FROM_REVISIONS = ["0004", "0005", "0006", "0007", "0008", "0009"]  # schemas deployed before; add the next one each time
+FROM_REVISIONS = [
+    "0004",
+    "0005",
+    "0006",
+    "0007",
+    "0008",
+    "0009",
+    "0010",
+]  # schemas deployed before; add the next one each time
 # a stored definition (keys in no particular order; Postgres reorders them anyway)
 DEFINITION = {
     "version": "1.0",
@@ -185,4 +193,63 @@ def test_0009_pack_versions_on_a_database_with_packs_workflows_and_jobs(url):
     assert _snapshot(engine) == before
     upgrade(url, "head")
     assert _snapshot(engine) == before
+    engine.dispose()
+
+
+def test_0011_stored_sync_states_keep_their_content_as_jsonb(url):
+    """Issue 15: the stored results and summaries of packs (JSON text at 0010) become JSONB on
+    Postgres with the same content, are read back as the replay reads them, and go back to
+    text on the downgrade; on SQLite nothing changes."""
+    import orjson
+    from sqlalchemy.pool import NullPool
+
+    from attune.db.migrate import downgrade, upgrade
+
+    upgrade(url, "0010")
+    engine = create_engine(url, poolclass=NullPool)
+    meta = sa.MetaData()
+    meta.reflect(engine)
+    result = {"pack_ref": "pack1", "loaded_count": 2, "job_id": None, "workflows": [{"ref": "pack1.é", "n": 1.5}]}
+    summary = {"loaded_count": 2, "unchanged_count": 2}
+    with engine.begin() as conn:
+        for n in (1, 2):
+            _fill(conn, meta.tables["packs"], n, id=n, ref=f"pack{n}")
+            conn.execute(
+                text("INSERT INTO pack_sync_state (pack_id, fingerprint, externals, result, summary) "
+                     "VALUES (:p, :f, :e, :r, :s)"),
+                {"p": n, "f": f"fp{n}", "e": '[["x.y", true]]', "r": orjson.dumps(result).decode(),
+                 "s": orjson.dumps(summary).decode()},
+            )  # fmt: skip
+
+    def stored() -> list:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT pack_id, fingerprint, externals, CAST(result AS TEXT), CAST(summary AS TEXT) "
+                     "FROM pack_sync_state ORDER BY pack_id")
+            ).all()  # fmt: skip
+        return [(p, f, e, orjson.loads(r), orjson.loads(s)) for p, f, e, r, s in rows]
+
+    def kind() -> str:
+        if engine.dialect.name != "postgresql":
+            return "text"
+        with engine.connect() as conn:
+            return conn.execute(
+                text("SELECT data_type FROM information_schema.columns "
+                     "WHERE table_name = 'pack_sync_state' AND column_name = 'result'")
+            ).scalar()  # fmt: skip
+
+    before = stored()
+    assert before == [(n, f"fp{n}", '[["x.y", true]]', result, summary) for n in (1, 2)]
+    upgrade(url, "head")
+    assert stored() == before
+    assert kind() == ("jsonb" if engine.dialect.name == "postgresql" else "text")
+    with engine.begin() as conn:  # a state written at head, as the sync writes it (JSON text)
+        conn.execute(text("UPDATE pack_sync_state SET result = :r WHERE pack_id = 2"),
+                     {"r": orjson.dumps({**result, "loaded_count": 3}).decode()})  # fmt: skip
+    assert stored()[1][3]["loaded_count"] == 3
+    downgrade(url, "0010")
+    assert kind() == "text"
+    assert stored()[0] == before[0] and stored()[1][3] == {**result, "loaded_count": 3}
+    upgrade(url, "head")
+    assert stored()[0] == before[0]
     engine.dispose()

@@ -41,7 +41,7 @@ _LOCK = "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_
 # must still be resolved exactly when another pack registers that ref as an action or workflow
 _FINISH = """
 WITH s AS (
-    SELECT st.result::jsonb AS r, st.summary FROM pack_sync_state st
+    SELECT st.result AS r, st.summary FROM pack_sync_state st
     WHERE st.pack_id = %(pack)s AND st.fingerprint = %(fp)s AND NOT EXISTS (
         SELECT 1 FROM jsonb_array_elements(st.externals::jsonb) AS e(v)
         WHERE (e.v ->> 1)::boolean IS DISTINCT FROM (
@@ -51,11 +51,11 @@ WITH s AS (
     )
 ), u AS (
     UPDATE jobs SET status = 'succeeded', result = jsonb_set(s.r, '{job_id}', to_jsonb(%(job_text)s::text)),
-        summary = s.summary::jsonb, started_at = %(now)s, finished_at = %(now)s, error = NULL,
+        summary = s.summary, started_at = %(now)s, finished_at = %(now)s, error = NULL,
         attempts = jobs.attempts + 1,
         progress_done = (s.r ->> 'loaded_count')::int, progress_total = (s.r ->> 'loaded_count')::int
     FROM s WHERE jobs.id = %(job)s
-    RETURNING s.summary
+    RETURNING s.summary::text AS summary
 ), d AS (
     DELETE FROM job_leases WHERE job_id = %(job)s AND task = %(task)s AND EXISTS (SELECT 1 FROM u)
 )

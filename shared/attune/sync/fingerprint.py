@@ -110,13 +110,13 @@ def externals(deps: Iterable[str | None], local: Callable[[str], bool], known: C
 
 # -- the rows ------------------------------------------------------------------------------
 
-_SETTLED = text("SELECT externals, result FROM pack_sync_state WHERE pack_id = :p AND fingerprint = :f")
+_SETTLED = text("SELECT externals, CAST(result AS TEXT) FROM pack_sync_state WHERE pack_id = :p AND fingerprint = :f")
 # On Postgres the same query also lets the transaction commit without waiting for the disk,
 # for the row it returns (a replayed sync writes nothing but its job's status, which a
 # redelivered job writes again after a crash): set_config(..., true) lasts until the
 # transaction's end, and is undone at once when the replay does not happen.
 _SETTLED_PG = text(
-    "SELECT externals, result, set_config('synchronous_commit', 'off', true) FROM pack_sync_state "
+    "SELECT externals, CAST(result AS TEXT), set_config('synchronous_commit', 'off', true) FROM pack_sync_state "
     "WHERE pack_id = :p AND fingerprint = :f"
 )
 _DURABLE = text("SELECT set_config('synchronous_commit', 'on', true)")

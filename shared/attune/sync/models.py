@@ -88,5 +88,6 @@ class PackSyncState(SQLModel, table=True):
     pack_id: int = Field(sa_column=Column(Integer, ForeignKey("packs.id", ondelete="CASCADE"), primary_key=True))
     fingerprint: str = Field(max_length=64)
     externals: str = Field(sa_column=Column(Text, nullable=False))  # JSON: [[ref, resolved], ...]
-    result: str = Field(sa_column=Column(Text, nullable=False))  # JSON of the SyncResult, without job_id
-    summary: str = Field(sa_column=Column(Text, nullable=False))  # JSON of its counts (a job's summary)
+    # JSONB on Postgres (read and copied without parsing), text on SQLite; written as JSON text
+    result: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))  # the SyncResult, without job_id
+    summary: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))  # its counts (a job's summary)
