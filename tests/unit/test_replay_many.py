@@ -210,3 +210,30 @@ def test_a_groups_claim_takes_what_is_free_or_expired_or_its_own(session, tmp_pa
             assert name == TaskName.SYNC.value and orjson.loads(args) == [str(job_id), {"k": 0}]
     assert rows[ids[3]][0] == "elsewhere:1:abc"
     leases.let_go([(j, leases.RUN) for j in claimed])
+
+
+def test_a_batchs_job_rows_are_what_the_orm_would_write(session):
+    """``jobs.create_jobs`` (three arrays through unnest on Postgres, a multi-row insert on
+    SQLite): every column of every row as a queued job of the batch has it."""
+    s = session
+    packs = [_pack(s, f"rows{i}") for i in range(3)]
+    batch = uuid.uuid4()
+    started = jobs.create_jobs(
+        s, [(p.id, p.ref) for p in packs], JobKind.SYNC, JobTrigger.BULK, by=None, batch_id=batch
+    )
+    s.commit()
+    rows = s.execute(
+        text("SELECT id, kind, trigger, status, pack_id, pack_ref, CAST(options AS TEXT), progress_done, "
+             "progress_total, result, summary, error, attempts, chunks_total, batch_id, created_by, started_by, "
+             "created_at IS NOT NULL, started_at, finished_at FROM jobs WHERE pack_ref LIKE 'rows%' ORDER BY pack_ref")
+    ).all()  # fmt: skip
+    assert len(rows) == 3
+    for row, job, pack in zip(rows, started, packs, strict=True):
+        job_id = row[0] if isinstance(row[0], uuid.UUID) else uuid.UUID(row[0])
+        batch_id = row[14] if isinstance(row[14], uuid.UUID) or row[14] is None else uuid.UUID(row[14])
+        assert job_id == job.id and batch_id == batch
+        assert tuple(row[1:6]) == ("sync", "bulk", "queued", pack.id, pack.ref)
+        assert orjson.loads(row[6]) == {}
+        assert tuple(row[7:14]) == (0, None, None, None, None, 0, None)
+        assert (row[15], row[16], row[17], row[18], row[19]) == (None, None, True, None, None)
+        assert (job.status, job.attempts, job.result, job.batch_id) == ("queued", 0, None, batch)

@@ -59,35 +59,23 @@ def create_jobs(
     """One queued job per pack ((id, ref) each), inserted in one statement (a bulk sync of
     thousands of packs: building ORM objects cost 0.2 ms each). Returns the rows written,
     with the attributes of a ``Job``."""
-    now = utcnow()
-    rows: list[dict[str, Any]] = [
-        {
-            "id": uuid.uuid4(),
-            "kind": kind.value,
-            "trigger": trigger.value,
-            "status": JobStatus.QUEUED.value,
-            "pack_id": pack_id,
-            "pack_ref": ref,
-            "options": {},
-            "progress_done": 0,
-            "progress_total": None,
-            "result": None,
-            "summary": None,
-            "error": None,
-            "attempts": 0,
-            "chunks_total": None,
-            "batch_id": batch_id,
-            "created_by": None if by is None else by.user_id,
-            "started_by": None if by is None else by.actor,
-            "created_at": now,
-            "started_at": None,
-            "finished_at": None,
-        }
-        for pack_id, ref in packs
-    ]
+    common: dict[str, Any] = {
+        "kind": kind.value,
+        "trigger": trigger.value,
+        "status": JobStatus.QUEUED.value,
+        "options": {},
+        "progress_done": 0,
+        "attempts": 0,
+        "batch_id": batch_id,
+        "created_by": None if by is None else by.user_id,
+        "started_by": None if by is None else by.actor,
+        "created_at": utcnow(),
+    }
+    rows = [{"id": uuid.uuid4(), "pack_id": pack_id, "pack_ref": ref} for pack_id, ref in packs]
     if rows:
-        repository.insert_many(session, rows)
-    return [SimpleNamespace(**row) for row in rows]
+        repository.insert_queued(session, rows, common)
+    unset = dict.fromkeys(("progress_total", "result", "summary", "error", "chunks_total", "started_at", "finished_at"))
+    return [SimpleNamespace(**common, **unset, **row) for row in rows]
 
 
 def get_job(session: Session, job_id: uuid.UUID) -> Job:
