@@ -113,7 +113,7 @@ class SyncSettings(BaseModel):
     # A bulk sync (POST /api/v1/packs/sync) hands a worker up to this many packs per task
     # (each still its own job, transaction and lock); fewer when the batch is small, so
     # that every worker gets a share.
-    group_size: int = Field(default=25, ge=1, le=1000)
+    group_size: int = Field(default=50, ge=1, le=1000)
 
 
 class RevisionsSettings(BaseModel):
