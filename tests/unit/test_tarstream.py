@@ -136,6 +136,17 @@ def test_a_header_it_cannot_trust_is_refused(change, why):
         read_ours(change(data))
 
 
+def directory_with_data() -> bytes:
+    """A .tar.gz whose directory entry "d" says it carries 512 bytes (and does)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        info = tarfile.TarInfo("d")
+        info.type = tarfile.DIRTYPE
+        info.size = 512
+        tf.addfile(info, io.BytesIO(b"\1" * 512))
+    return gzip.compress(raw.getvalue())
+
+
 def test_a_directory_with_data_and_a_sparse_file_are_not_read_as_plain_entries():
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tf:
@@ -144,14 +155,8 @@ def test_a_directory_with_data_and_a_sparse_file_are_not_read_as_plain_entries()
         info.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0"}
         tf.addfile(info, io.BytesIO(b"s"))
     assert read_ours(gzip.compress(raw.getvalue())) == [("sparse", "special", None)]
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tf:
-        info = tarfile.TarInfo("d")
-        info.type = tarfile.DIRTYPE
-        info.size = 512
-        tf.addfile(info, io.BytesIO(b"\1" * 512))
     with pytest.raises(tarstream.TarError, match="carries data"):
-        read_ours(gzip.compress(raw.getvalue()))
+        read_ours(directory_with_data())
 
 
 def test_the_budget_hears_of_every_decompressed_byte_as_it_comes_out():
@@ -228,13 +233,7 @@ def test_refusals_name_the_entry_being_read(tmp_path):
     with pytest.raises(HostileArchive) as caught:
         inspect(path, pack_ref="p", limits=Limits(max_unpacked_bytes=100_000))
     assert caught.value.message.startswith("Archive entry 'big' refused")
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tf:
-        info = tarfile.TarInfo("d")
-        info.type = tarfile.DIRTYPE
-        info.size = 512
-        tf.addfile(info, io.BytesIO(b"\1" * 512))
-    path.write_bytes(gzip.compress(raw.getvalue()))
+    path.write_bytes(directory_with_data())
     with pytest.raises(HostileArchive) as caught:
         inspect(path, pack_ref="p", limits=Limits())
     assert caught.value.message == "Archive entry 'd' refused: a directory entry that carries data"
