@@ -91,6 +91,9 @@ def _begin_group(job_ids: Sequence[uuid.UUID]) -> tuple[list[Queued], dict[int, 
             claimed = [j for j in due if j.id in held]  # queued until its turn (``_started``)
             prints = fingerprint.stored(s, [j.pack_id for j in claimed if j.pack_id is not None])
     except Exception as exc:
+        # no task works on what it may have claimed (its commit may even have landed): not
+        # renewed by this process any longer, let go if the database answers, else expiring
+        leases.let_go([(j, leases.RUN) for j in job_ids])
         if transient(exc):
             raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
         raise

@@ -267,6 +267,7 @@ def _begin(job_id: uuid.UUID) -> str | None:
             leases.keep()
             return job.kind
     except Exception as exc:
+        leases.let_go([(job_id, leases.RUN)])  # claimed perhaps, and no task works on it: never renewed
         if transient(exc):
             raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
         raise

@@ -158,12 +158,12 @@ def stored(session: Session, pack_ids: Iterable[int]) -> dict[int, Stored]:
     wanted = sorted(set(pack_ids))
     rows: list[tuple[int, str, str]] = []
     for start in range(0, len(wanted), 500):
-        rows += session.execute(_STORED, {"packs": wanted[start : start + 500]}).tuples().all()
+        rows += [(r[0], r[1], r[2]) for r in session.execute(_STORED, {"packs": wanted[start : start + 500]})]
     calls = {pack_id: orjson.loads(ext) for pack_id, _, ext in rows}
     refs = sorted({ref for ext in calls.values() for ref, _ in ext})
     owners: dict[str, set[int]] = {}
     for start in range(0, len(refs), 500):
-        for ref, owner in session.execute(_OWNERS, {"refs": refs[start : start + 500]}).tuples():
+        for ref, owner in session.execute(_OWNERS, {"refs": refs[start : start + 500]}):
             owners.setdefault(ref, set()).add(owner)
 
     def holds(pack_id: int) -> bool:
