@@ -392,3 +392,50 @@ def test_request_id_follows_the_job_into_the_worker(worker, client, auth, packs)
     assert 'attune_worker_jobs_total{kind="sync",outcome="succeeded"}' in text
     assert 'attune_worker_tasks_total{outcome="success",task="packs.sync_workflows"}' in text
     assert "attune_job_duration_seconds_bucket" in text
+
+
+@pytest.fixture
+def failing_success(api):
+    """The database refuses to mark the pack 'failing''s jobs succeeded: its syncs fail at
+    their very end, after the job row was created by the ORM (its result JSON null)."""
+    from sqlalchemy import text
+
+    from attune.db.engine import get_engine
+    from tests.conftest import EMBEDDED
+
+    with get_engine().begin() as conn:
+        if EMBEDDED:
+            conn.execute(text("CREATE TRIGGER refuse_success BEFORE UPDATE OF status ON jobs "
+                              "WHEN NEW.status = 'succeeded' AND NEW.pack_ref = 'failing' "
+                              "BEGIN SELECT RAISE(ABORT, 'boom-success'); END"))  # fmt: skip
+        else:
+            conn.execute(text("CREATE FUNCTION refuse_success() RETURNS trigger LANGUAGE plpgsql AS "
+                              "$$ BEGIN IF NEW.status = 'succeeded' AND NEW.pack_ref = 'failing' THEN "
+                              "RAISE EXCEPTION 'boom-success'; END IF; RETURN NEW; END $$"))  # fmt: skip
+            conn.execute(text("CREATE TRIGGER refuse_success BEFORE UPDATE ON jobs "
+                              "FOR EACH ROW EXECUTE FUNCTION refuse_success()"))  # fmt: skip
+    try:
+        yield
+    finally:
+        with get_engine().begin() as conn:
+            conn.execute(text("DROP TRIGGER refuse_success" + ("" if EMBEDDED else " ON jobs")))
+            if not EMBEDDED:
+                conn.execute(text("DROP FUNCTION refuse_success()"))
+
+
+def test_a_failed_sync_never_answers_200(api, packs, failing_success):
+    """A sync that fails answers 500 with its error, not 200 with no data and "synced
+    successfully" (the waiter took the new job's JSON null for a result; found by an
+    attack from outside)."""
+    client, auth = api
+    packs.make("failing", {"deploy.yaml": workflow_yaml("failing.echo")})
+    r = client.post("/api/v1/packs", json={"ref": "failing", "label": "f", "version": "1.0.0"}, headers=auth)
+    assert r.status_code == 201, r.text
+    if r.json().get("job_id"):
+        assert wait_job(client, auth, r.json()["job_id"])["status"] == "failed"
+    r = sync(client, auth, "failing")
+    assert r.status_code == 500, r.text
+    assert "Failed to sync workflows" in r.json()["error"] and r.json()["job_id"]
+    assert client.get(f"/api/v1/jobs/{r.json()['job_id']}", headers=auth).json()["data"]["status"] == "failed"
+    r = client.get("/api/v1/workflows", params={"pack": "failing"}, headers=auth)
+    assert r.status_code == 200 and r.json()["data"] == []  # nothing registered

@@ -106,7 +106,10 @@ def outcome(session: Session, job_id: uuid.UUID) -> tuple[str, str | None, str |
     """(status, error, result as JSON text, whether the pack still exists): what a waiter
     needs, without decoding the result."""
     row = session.execute(_OUTCOME, {"id": job_id}).first()
-    return None if row is None else (row[0], row[1], row[2], row[3])
+    if row is None:
+        return None
+    # a job created through the ORM holds JSON null until it has a result: no result either
+    return row[0], row[1], None if row[2] in (None, "null") else row[2], row[3]
 
 
 def batch(session: Session, batch_id: uuid.UUID) -> Sequence[Any]:

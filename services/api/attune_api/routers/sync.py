@@ -42,10 +42,10 @@ async def _start_and_wait(request: Request, ref: str, kind: JobKind, wait_s: flo
 async def answer_when_done(request: Request, ref: str, job_id: uuid.UUID, wait_s: float, kind: JobKind) -> Response:
     """The job's result when it finishes within ``wait_s`` seconds, else 202 with the job to poll."""
     found = await pipeline.wait(job_id, wait_s, getattr(request.app.state, "redis", None))
+    pipeline.raise_if_failed(found, pack_ref=ref, job_id=job_id, verb=_VERBS[kind])  # before any result it kept
     if found.finished and found.result_json is not None:
         # the worker stored the result (with its job_id) as JSON: sent as is, never decoded here
         return Response(envelope_json(found.result_json, _MESSAGES[kind]), media_type="application/json")
-    pipeline.raise_if_failed(found, pack_ref=ref, job_id=job_id, verb=_VERBS[kind])
     accepted = Accepted.of(job_id, found.status)
     body = {
         "data": accepted.model_dump(mode="json"),
