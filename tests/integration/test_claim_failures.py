@@ -30,6 +30,16 @@ def _queued_jobs(n: int) -> list[uuid.UUID]:
     return ids
 
 
+def _close(ids: list[uuid.UUID]) -> None:
+    """The jobs marked finished: the next test's set-up waits for running jobs to end."""
+    from attune.db.engine import session_scope
+    from attune.jobs import leases
+
+    leases.let_go([(j, t) for j in ids for t in (leases.RUN, leases.FINISH, leases.chunk_task(0))])
+    with session_scope() as s:
+        s.execute(text("UPDATE jobs SET status = 'failed'"))
+
+
 def _dropped(*args, **kwargs):
     raise OperationalError("SELECT", {}, Exception("server closed the connection unexpectedly"))
 
@@ -72,6 +82,32 @@ def test_a_start_that_fails_after_its_claim_renews_nothing(db, monkeypatch, wher
     else:
         assert pipeline._begin(ids[0]) == "sync"
     assert len(_state(ids)["renewed"]) == len(ids)
-    from attune.jobs import leases
+    _close(ids)
 
-    leases.let_go([(j, leases.RUN) for j in ids])
+
+@pytest.mark.parametrize("task", ["chunk", "finish"])
+def test_a_chunk_or_finishing_task_whose_claim_does_not_commit_renews_nothing(db, monkeypatch, task):
+    """The claim itself goes through, then its commit fails (the connection dropped): the
+    task is retried (DatabaseUnavailable) and this process renews nothing meanwhile."""
+    from attune.db.engine import session_scope
+    from attune.jobs import leases, pipeline
+    from attune.jobs import service as jobs
+    from attune.sync.engine import Slice
+
+    (job_id,) = _queued_jobs(1)
+    with session_scope() as s:
+        jobs.repository.set_fields(s, job_id, status="running", chunks_total=0)
+    real = leases.claim
+
+    def claim_then_drop(*args, **kwargs):
+        real(*args, **kwargs)
+        _dropped()
+
+    monkeypatch.setattr(leases, "claim", claim_then_drop)
+    with pytest.raises(pipeline.DatabaseUnavailable):
+        if task == "chunk":
+            pipeline.run_chunk(job_id, Slice(index=0, first_position=0, names=[]))
+        else:
+            pipeline.run_finish(job_id)
+    assert leases._mine() == set()
+    _close([job_id])

@@ -371,6 +371,7 @@ def run_chunk(job_id: uuid.UUID, part: Slice) -> dict[str, Any]:
             if total is not None and done >= total:
                 leases.due(s, job_id, [(leases.FINISH, TaskName.SYNC_FINISH, [str(job_id)])])
     except Exception as exc:
+        leases.let_go([(job_id, task)])  # claimed perhaps (its commit failing): never renewed idle
         fail(job_id, exc)
         publish_done(settings, job_id, JobStatus.FAILED.value)
         return {"job_id": str(job_id), "chunk": part.index, "status": "failed"}
@@ -412,6 +413,7 @@ def run_finish(job_id: uuid.UUID) -> dict[str, Any]:
             finish(s, job, result, task=leases.FINISH)
             status = JobStatus.SUCCEEDED.value
     except Exception as exc:
+        leases.let_go([(job_id, leases.FINISH)])  # claimed perhaps (its commit failing): never renewed idle
         fail(job_id, exc)
     publish_done(settings, job_id, status)
     return {"job_id": str(job_id), "status": status}
