@@ -58,10 +58,10 @@ def _result(n: int) -> SyncResult:
 
 
 def test_the_stored_result_is_the_models_json() -> None:
-    from attune.db.engine import _dumps
+    from attune.db.engine import dumps_json
 
     result = _result(50)
-    stored = _dumps(dump_result(result))  # what the engine's JSON serialiser writes
+    stored = dumps_json(dump_result(result))  # what the engine's JSON serialiser writes
     assert orjson.loads(stored) == result.model_dump(mode="json")
     assert SyncResult.model_validate_json(stored) == result
 

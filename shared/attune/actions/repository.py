@@ -3,10 +3,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete, text
 from sqlmodel import Session, col, select
 
 from attune.actions.models import Action
+from attune.db.engine import dumps_json
 from attune.db.upsert import upsert
 
 _UPDATE = ("label", "description", "runner_type", "entry_point", "parameters", "source_file", "content_hash",
@@ -33,6 +34,71 @@ def refs_taken(session: Session, pack_id: int, refs: Sequence[str]) -> set[str]:
 
 def upsert_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     upsert(session, Action.__table__, rows, key="ref", update=_UPDATE)  # type: ignore[attr-defined]
+
+
+# Postgres: a pack's actions registered in one statement of constant text (the rows as
+# arrays): refs another pack holds are left to it (reported), the others inserted or, where
+# changed, updated, the pack's actions whose file is gone deleted. An action whose row already
+# says what its file says is not written (its updated_at stays).
+REGISTER_PG = text(
+    """
+    WITH input AS (
+        SELECT * FROM unnest(CAST(:refs AS TEXT[]), CAST(:labels AS TEXT[]), CAST(:descriptions AS TEXT[]),
+                             CAST(:runner_types AS TEXT[]), CAST(:entry_points AS TEXT[]),
+                             CAST(:parameters AS TEXT[]), CAST(:source_files AS TEXT[]),
+                             CAST(:content_hashes AS TEXT[]))
+            AS u(ref, label, description, runner_type, entry_point, parameters, source_file, content_hash)
+    ), taken AS (
+        SELECT a.ref FROM actions a JOIN input i ON i.ref = a.ref WHERE a.pack_id <> :pack_id
+    ), kept AS (
+        SELECT * FROM input WHERE ref NOT IN (SELECT ref FROM taken)
+    ), written AS (
+        INSERT INTO actions AS a (ref, pack_id, label, description, runner_type, entry_point, parameters,
+                                  source_file, content_hash, created_at, updated_at)
+        SELECT k.ref, :pack_id, k.label, k.description, k.runner_type, k.entry_point, CAST(k.parameters AS JSONB),
+               k.source_file, k.content_hash, :now, :now
+        FROM kept k
+        ON CONFLICT (ref) DO UPDATE SET label = EXCLUDED.label, description = EXCLUDED.description,
+            runner_type = EXCLUDED.runner_type, entry_point = EXCLUDED.entry_point,
+            parameters = EXCLUDED.parameters, source_file = EXCLUDED.source_file,
+            content_hash = EXCLUDED.content_hash, updated_at = EXCLUDED.updated_at
+        WHERE a.pack_id = EXCLUDED.pack_id
+          AND (a.label, a.description, a.runner_type, a.entry_point, a.parameters, a.source_file, a.content_hash)
+              IS DISTINCT FROM (EXCLUDED.label, EXCLUDED.description, EXCLUDED.runner_type, EXCLUDED.entry_point,
+                                EXCLUDED.parameters, EXCLUDED.source_file, EXCLUDED.content_hash)
+        RETURNING 1
+    ), gone AS (
+        DELETE FROM actions a WHERE a.pack_id = :pack_id AND a.ref NOT IN (SELECT ref FROM kept)
+        RETURNING 1
+    )
+    SELECT ref FROM taken
+    """
+).bindparams(bindparam("now", type_=Action.__table__.c.updated_at.type))  # type: ignore[attr-defined]
+
+
+Meta = tuple[str, str, str, dict[str, Any]]  # an action's ref, source file, content hash, meta
+
+
+def register_params(pack_id: int, metas: Sequence[Meta], now: Any) -> dict[str, Any]:
+    """REGISTER_PG's parameters: the pack's actions become those of ``metas`` (each readable
+    action file's); its rows are the refs another pack holds (not taken over)."""
+    cols: dict[str, list[Any]] = {k: [] for k in ("refs", "labels", "descriptions", "runner_types", "entry_points",
+                                                  "parameters", "source_files", "content_hashes")}  # fmt: skip
+    for ref, source_file, content_hash, meta in metas:
+        cols["refs"].append(ref)
+        cols["labels"].append(meta["label"])
+        cols["descriptions"].append(meta["description"])
+        cols["runner_types"].append(meta["runner_type"])
+        cols["entry_points"].append(meta["entry_point"])
+        cols["parameters"].append(dumps_json(meta["parameters"]))  # None: JSON null, as the ORM writes it
+        cols["source_files"].append(source_file)
+        cols["content_hashes"].append(content_hash)
+    return {**cols, "pack_id": pack_id, "now": now}
+
+
+def register_pg(session: Session, pack_id: int, metas: Sequence[Meta], now: Any) -> set[str]:
+    """Postgres: the pack's actions registered in one statement; the refs another pack holds."""
+    return {r for (r,) in session.execute(REGISTER_PG, register_params(pack_id, metas, now))}
 
 
 def delete_missing(session: Session, pack_id: int, keep: set[str]) -> None:

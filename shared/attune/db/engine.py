@@ -15,7 +15,7 @@ from sqlmodel import Session
 from attune.config import get_settings
 
 
-def _dumps(obj: object) -> str:
+def dumps_json(obj: object) -> str:
     try:
         return orjson.dumps(obj).decode()
     except TypeError:  # what orjson refuses (integers beyond 64 bits in user metadata): plain json
@@ -36,7 +36,7 @@ def make_engine(
         "pool_timeout": pool_timeout,
         # JSON columns written with orjson (job results of thousands of entries); read with
         # json, which keeps integers beyond 64 bits exact where orjson makes them floats
-        "json_serializer": _dumps,
+        "json_serializer": dumps_json,
     }
     if url.startswith("postgresql"):
         kwargs.update(connect_args={"connect_timeout": 5})

@@ -16,6 +16,15 @@ def register_actions(session: Session, pack_id: int, actions: Sequence[ActionRes
     (nothing is written when the registered actions are those of the files). Returns
     whether the registered actions are now those of the files (False when another pack
     holds one of their refs)."""
+    if session.get_bind().dialect.name == "postgresql":  # one statement (issue 15: a small pack's share)
+        metas = [(a.ref, a.file, a.content_hash, a.meta) for a in actions if a.meta is not None]
+        return not actions_repo.register_pg(session, pack_id, metas, now)
+    return register_generic(session, pack_id, actions, now)
+
+
+def register_generic(session: Session, pack_id: int, actions: Sequence[ActionResult], now: datetime) -> bool:
+    """``register_actions`` in four statements built by SQLAlchemy (SQLite's; on Postgres,
+    the reference the one-statement path is tested against)."""
     registered = actions_repo.registered_of_pack(session, pack_id)
     wanted = {(a.ref, a.file, a.content_hash) for a in actions if a.meta is not None}
     if wanted == registered:
