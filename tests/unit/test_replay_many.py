@@ -174,6 +174,31 @@ def test_writes_the_job_row_the_orm_replay_writes(pg, tmp_path):
     assert da == db
 
 
+def test_marks_running_as_the_orm_does_in_its_own_committed_transaction(pg, tmp_path):
+    """``replay.mark_running`` (a group's job when its turn comes, one round trip) writes what
+    ``jobs.mark_running_many`` writes, commits it, and leaves the connection as it was."""
+    from attune.db.engine import session_scope
+    from attune.jobs.replay import mark_running
+
+    s = pg
+    pack = _pack(s, "mr")
+    a, b = _job(s, pack), _job(s, pack)
+    s.execute(text("UPDATE jobs SET error = 'before', finished_at = now(), attempts = 2 WHERE pack_id = :p"),
+              {"p": pack.id})  # fmt: skip
+    s.commit()
+    with s.get_bind().connect() as conn:
+        mark_running(conn, a)
+        assert not conn.in_transaction()
+        raw = conn.connection.driver_connection
+        assert raw.info.transaction_status == 0 and raw.autocommit is False
+        with session_scope(conn) as orm:
+            jobs.mark_running_many(orm, [b])
+    s.expire_all()
+    cols = "status, error, finished_at IS NULL, started_at IS NOT NULL, attempts"
+    row = {j: s.execute(text(f"SELECT {cols} FROM jobs WHERE id = :j"), {"j": j}).one() for j in (a, b)}
+    assert tuple(row[a]) == tuple(row[b]) == ("running", None, True, True, 3)
+
+
 def test_a_groups_claim_takes_what_is_free_or_expired_or_its_own(session, tmp_path):
     """``leases.claim_many`` (one statement of constant text on Postgres, a multi-row upsert on
     SQLite): free tasks, tasks this process held, and expired ones are taken; one a live

@@ -143,8 +143,11 @@ def _work(conn: Connection, settings: Settings, job: Queued) -> str | None:
     """A group's job that is not replayed: marked running when its turn comes (the replayed
     ones go from queued to succeeded in one write), then ``pipeline.work``."""
     try:
-        with session_scope(conn) as s:
-            jobs.mark_running_many(s, [job.id])
+        if conn.dialect.name == "postgresql":
+            replay.mark_running(conn, job.id)  # one round trip
+        else:
+            with session_scope(conn) as s:
+                jobs.mark_running_many(s, [job.id])
     except Exception as exc:
         if transient(exc):
             raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc

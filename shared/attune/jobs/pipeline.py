@@ -293,7 +293,7 @@ def work(job_id: uuid.UUID, kind: str, settings: Settings, *, bind: Connection |
     status = JobStatus.FAILED.value
     try:
         with leases.working_on(job_id, leases.RUN), session_scope(bind) as s:
-            job = jobs.get_job(s, job_id)
+            job = jobs.get_job_with_pack(s, job_id)
             target = _target(s, settings, job)
             if kind == JobKind.VALIDATE.value:
                 checked = engine.validate(s, target, progress=_Progress(job_id))

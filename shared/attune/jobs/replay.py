@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -63,34 +63,17 @@ SELECT summary FROM u
 """
 
 
-def replay_many(
-    conn: Connection, items: Sequence[tuple[uuid.UUID, int, str]], *, task: str
-) -> list[dict[str, Any] | None]:
-    """For each (job id, pack id, fingerprint now): the job finished with its pack's stored
-    result, committed, when the stored state has this fingerprint and every outside call
-    resolves as it did: the job's summary; None when it does not apply (nothing written).
-    Each pack in its own transaction, all of them in one round trip."""
+@contextlib.contextmanager
+def _own_transactions(conn: Connection) -> Iterator[Any]:
+    """The driver's connection under ``conn``, in autocommit (the statements sent bring their
+    own BEGIN .. COMMIT) and in pipeline mode; a transaction an error left open is rolled
+    back, and a connection that cannot be put back as it was is invalidated."""
     assert not conn.in_transaction()
     raw: Any = conn.connection.driver_connection
-    now = utcnow()
-    raw.autocommit = True  # the transactions are this pipeline's own BEGIN .. COMMIT
+    raw.autocommit = True
     try:
-        cursors = []
         with raw.pipeline():
-            for job_id, pack_id, fp in items:
-                cur = raw.cursor()
-                raw.execute("BEGIN")
-                raw.execute(_LOCK, (LOCK_NAMESPACE, pack_id))
-                cur.execute(_FINISH, {"pack": pack_id, "fp": fp, "job": job_id, "job_text": str(job_id),
-                                      "now": now, "task": task})  # fmt: skip
-                raw.execute("COMMIT")
-                cursors.append(cur)
-        out: list[dict[str, Any] | None] = []
-        for cur in cursors:
-            row = cur.fetchone()
-            out.append(None if row is None else orjson.loads(row[0]))
-            cur.close()
-        return out
+            yield raw
     except BaseException:
         with contextlib.suppress(Exception):
             if raw.info.transaction_status != pq.TransactionStatus.IDLE:  # a transaction the error left open
@@ -101,3 +84,46 @@ def replay_many(
             raw.autocommit = False
         except Exception:  # the connection is broken: never back in the pool as it is
             conn.invalidate()
+
+
+def replay_many(
+    conn: Connection, items: Sequence[tuple[uuid.UUID, int, str]], *, task: str
+) -> list[dict[str, Any] | None]:
+    """For each (job id, pack id, fingerprint now): the job finished with its pack's stored
+    result, committed, when the stored state has this fingerprint and every outside call
+    resolves as it did: the job's summary; None when it does not apply (nothing written).
+    Each pack in its own transaction, all of them in one round trip."""
+    now = utcnow()
+    cursors = []
+    with _own_transactions(conn) as raw:
+        for job_id, pack_id, fp in items:
+            cur = raw.cursor()
+            raw.execute("BEGIN")
+            raw.execute(_LOCK, (LOCK_NAMESPACE, pack_id))
+            cur.execute(_FINISH, {"pack": pack_id, "fp": fp, "job": job_id, "job_text": str(job_id),
+                                  "now": now, "task": task})  # fmt: skip
+            raw.execute("COMMIT")
+            cursors.append(cur)
+    out: list[dict[str, Any] | None] = []
+    for cur in cursors:
+        row = cur.fetchone()
+        out.append(None if row is None else orjson.loads(row[0]))
+        cur.close()
+    return out
+
+
+_RUNNING = (
+    "UPDATE jobs SET status = 'running', started_at = %s, finished_at = NULL, error = NULL, "
+    "attempts = attempts + 1 WHERE id = %s"
+)
+
+
+def mark_running(conn: Connection, job_id: uuid.UUID) -> None:
+    """``jobs.service.mark_running_many`` of one job in one round trip (a group's job when its
+    turn comes): its own transaction, committed without waiting for the disk (a redelivered
+    job writes it again)."""
+    with _own_transactions(conn) as raw:
+        raw.execute("BEGIN")
+        raw.execute("SET LOCAL synchronous_commit = off")
+        raw.execute(_RUNNING, (utcnow(), job_id))
+        raw.execute("COMMIT")

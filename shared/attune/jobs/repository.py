@@ -52,6 +52,15 @@ def get(session: Session, job_id: uuid.UUID, *, for_update: bool = False) -> Job
     return session.get(Job, job_id, with_for_update=for_update or None)
 
 
+def get_with_pack(session: Session, job_id: uuid.UUID) -> Job | None:
+    """The job, its pack loaded by the same query (``session.get(Pack, ...)`` then finds it
+    in the session: one round trip where a worker's job made two)."""
+    row = session.execute(
+        select(Job, Pack).outerjoin(Pack, col(Pack.id) == col(Job.pack_id)).where(col(Job.id) == job_id)
+    ).first()
+    return None if row is None else row[0]
+
+
 def set_fields(session: Session, job_id: uuid.UUID, **values: Any) -> None:
     session.execute(update(Job).where(col(Job.id) == job_id).values(**values))
 
@@ -117,6 +126,53 @@ def batch(session: Session, batch_id: uuid.UUID) -> Sequence[Any]:
     without their results (a batch endpoint is polled; 200 results are megabytes)."""
     cols = (col(Job.id), col(Job.status), col(Job.progress_done), col(Job.progress_total))
     return session.execute(select(*cols).where(Job.batch_id == batch_id).order_by(col(Job.pack_ref))).all()
+
+
+# Postgres: a batch's progress in one row (a poll of 2,000 jobs read 2,000 rows through the
+# ORM's result machinery: about 15 ms of the API's CPU each time)
+_BATCH_PG = text(
+    """
+    SELECT count(*), count(*) FILTER (WHERE status = 'queued'), count(*) FILTER (WHERE status = 'running'),
+           count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status = 'failed'),
+           COALESCE(sum(progress_done), 0), bool_or(progress_total IS NULL), COALESCE(sum(progress_total), 0),
+           string_agg(CAST(id AS TEXT), ',' ORDER BY pack_ref, id)
+    FROM jobs WHERE batch_id = :batch_id
+    """
+).bindparams(bindparam("batch_id", type_=Job.__table__.c.batch_id.type))  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchProgress:
+    total: int
+    by_status: dict[str, int]
+    files_done: int
+    files_total: int | None  # None while a job has not listed its files
+    job_ids: list[str]  # in the order of their packs' refs
+
+
+def batch_progress(session: Session, batch_id: uuid.UUID) -> BatchProgress | None:
+    """What a batch's summary says of its jobs (None: no job has this batch id)."""
+    if session.get_bind().dialect.name == "postgresql":
+        total, queued, running, succeeded, failed, done, unknown, files, ids = session.execute(
+            _BATCH_PG, {"batch_id": batch_id}
+        ).one()
+        if not total:
+            return None
+        counts = {"queued": queued, "running": running, "succeeded": succeeded, "failed": failed}
+        return BatchProgress(total, counts, done, None if unknown else files, ids.split(","))
+    return progress_of_rows(batch(session, batch_id))
+
+
+def progress_of_rows(rows: Sequence[Any]) -> BatchProgress | None:
+    """``batch_progress`` from the batch's rows (``batch``): what SQLite runs."""
+    if not rows:
+        return None
+    counts = {"queued": 0, "running": 0, "succeeded": 0, "failed": 0}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    totals = [r.progress_total for r in rows]
+    files_total = None if any(t is None for t in totals) else sum(t or 0 for t in totals)
+    return BatchProgress(len(rows), counts, sum(r.progress_done for r in rows), files_total, [str(r.id) for r in rows])
 
 
 def fail_stale(session: Session, older_than: datetime, error: str, now: datetime) -> list[uuid.UUID]:

@@ -85,6 +85,14 @@ def get_job(session: Session, job_id: uuid.UUID) -> Job:
     return job
 
 
+def get_job_with_pack(session: Session, job_id: uuid.UUID) -> Job:
+    """``get_job``, its pack read by the same query (a worker starting the job needs both)."""
+    job = repository.get_with_pack(session, job_id)
+    if job is None:
+        raise NotFound(f"Job '{job_id}' not found")
+    return job
+
+
 def get_job_for_update(session: Session, job_id: uuid.UUID) -> Job:
     job = repository.get(session, job_id, for_update=True)
     if job is None:
@@ -100,21 +108,18 @@ def outcome(session: Session, job_id: uuid.UUID) -> tuple[str, str | None, str |
 
 
 def batch_summary(session: Session, batch_id: uuid.UUID) -> BatchSummary:
-    rows = repository.batch(session, batch_id)
-    if not rows:
+    found = repository.batch_progress(session, batch_id)
+    if found is None:
         raise NotFound(f"Batch '{batch_id}' not found")
-    counts = {s.value: 0 for s in JobStatus}
-    for job in rows:
-        counts[job.status] = counts.get(job.status, 0) + 1
-    totals = [j.progress_total for j in rows]
+    counts = {s.value: found.by_status.get(s.value, 0) for s in JobStatus}
     return BatchSummary(
         batch_id=batch_id,
-        jobs_total=len(rows),
+        jobs_total=found.total,
         jobs=counts,
-        finished=counts[JobStatus.SUCCEEDED.value] + counts[JobStatus.FAILED.value] == len(rows),
-        files_done=sum(j.progress_done for j in rows),
-        files_total=None if any(t is None for t in totals) else sum(t or 0 for t in totals),
-        job_ids=[j.id for j in rows],
+        finished=counts[JobStatus.SUCCEEDED.value] + counts[JobStatus.FAILED.value] == found.total,
+        files_done=found.files_done,
+        files_total=found.files_total,
+        job_ids=found.job_ids,  # type: ignore[arg-type]  # validated as UUIDs by the model
     )
 
 
