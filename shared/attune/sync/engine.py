@@ -33,7 +33,7 @@ from attune.config import Settings
 from attune.db.types import utcnow
 from attune.errors import AttuneError
 from attune.packs.models import Pack
-from attune.sync import cache, fingerprint, history, store
+from attune.sync import cache, fingerprint, history, store, write
 from attune.sync.cache import KnownRefs, Prefetched, Resolver
 from attune.sync.models import ERROR_STATUSES, STATUS_UNCHANGED, STATUS_UNCHANGED_ERROR
 from attune.sync.schemas import (
@@ -346,22 +346,19 @@ def sync_whole(
     _check_unchanged_folders(target, folders)
     store.stage_rows(session, checked.rows)
     listed = set(checked.listed)
-    if target.force or checked.rows or any(path not in listed for path in cached):
-        # cached files to forget: gone from the listing, or read again (refused ones included)
-        store.forget_unlisted(session, job_id=target.job_id, pack_id=target.pack_id, listed=checked.listed)
-    now = utcnow()
-    same: set[str] = set()
-    if checked.rows:  # the files read: only they can bring a new definition
-        same = store.identical_refs(session, job_id=target.job_id, pack_id=target.pack_id)
-        history.record(session, target.stamp(now))
-    removed, created = store.merge_read(session, job_id=target.job_id, pack_id=target.pack_id, now=now)
-    history.tombstones(session, target.stamp(now), removed)
+    # the cache read under the lock held every row of the pack's: none, nothing to forget (a first sync)
+    nothing_cached = not target.force and prefetched is None and not cached
+    forget = not nothing_cached and (target.force or bool(checked.rows) or any(p not in listed for p in cached))
     unchanged_at = dict(checked.unchanged)
-    staged = iter(store.report_rows(session, target.job_id) if checked.rows else ())
-    from_cache = store.report_cached(session, target.pack_id) if unchanged_at else {}
-    report = [from_cache[unchanged_at[p]] if p in unchanged_at else next(staged) for p in range(len(checked.listed))]
-    settled = register_actions(session, target.pack_id, ctx.actions, now)
-    store.drop(session, target.job_id)
+    writes = write.Writes(target.job_id, target.pack_id, checked.listed, forget, bool(checked.rows), bool(unchanged_at))
+    stamp = target.stamp(utcnow())
+    w = write.write(session, writes, stamp, ctx.actions)
+    history.tombstones(session, stamp, w.removed)
+    staged = iter(w.staged_report)
+    report = [
+        w.cached_report[unchanged_at[p]] if p in unchanged_at else next(staged) for p in range(len(checked.listed))
+    ]
+    same, created, removed, settled = w.same, w.created, w.removed, w.settled
     result = _result(target.pack_ref, report, created, removed, ctx, same)
     if fprint is not None and settled and fingerprint.settles([row[1] for row in report], checked.listed):
         deps = [row[17] for row in checked.rows] + [checked.cached[path].deps for _, path in checked.unchanged]

@@ -45,7 +45,7 @@ _LATEST = """
     """
 
 _NOW = bindparam("now", type_=TZDateTime)
-_RECORD = text(
+RECORD = text(
     f"""
     INSERT INTO workflow_revisions
         (ref, number, pack_ref, change, definition_hash, definition, source_file, file_sha256, job_id, author,
@@ -81,14 +81,14 @@ _TOMBSTONES = """
     """
 
 
-def _stamp_params(stamp: Stamp) -> dict[str, object]:
+def stamp_params(stamp: Stamp) -> dict[str, object]:
     return {"job_id": stamp.job_id, "pack_ref": stamp.pack_ref, "author": stamp.author, "now": stamp.now}
 
 
 def record(session: Session, stamp: Stamp) -> None:
     """A revision for each staged valid workflow whose stored definition would change.
     Call before the staging rows are merged (the merge reads the new revision numbers)."""
-    session.execute(_RECORD, _stamp_params(stamp))
+    session.execute(RECORD, stamp_params(stamp))
 
 
 def tombstones(session: Session, stamp: Stamp, removed: Sequence[str]) -> None:
@@ -100,7 +100,7 @@ def tombstones(session: Session, stamp: Stamp, removed: Sequence[str]) -> None:
     sql = _TOMBSTONES.format(refs=refs, latest=_LATEST.format(refs=refs))
     param = orjson.dumps(list(removed)).decode() if dialect == "sqlite" else list(removed)
     stmt = text(sql).bindparams(_JOB, _NOW, bindparam("remove", CHANGE_REMOVE))
-    session.execute(stmt, {**_stamp_params(stamp), "refs": param})
+    session.execute(stmt, {**stamp_params(stamp), "refs": param})
 
 
 # A revision with no previous definition (a create, or a return after a tombstone) needs

@@ -198,7 +198,7 @@ _SAME = """
     AND COALESCE(CAST({w}.warnings AS TEXT), '') = COALESCE(CAST({s}.{warnings} AS TEXT), '')
 """
 
-_MERGE = text(
+MERGE_PG = text(
     """
     INSERT INTO workflow_definitions AS w
         (ref, pack_id, name, label, description, version, param_schema, out_schema, definition, tags,
@@ -219,7 +219,7 @@ _MERGE = text(
     """.replace("{same}", _SAME.format(w="w", s="excluded", warnings="warnings"))
 ).bindparams(_JOB, bindparam("ok", STATUS_OK))
 
-_IDENTICAL = text(
+IDENTICAL = text(
     """
     SELECT s.ref FROM sync_staging s JOIN workflow_definitions w ON w.ref = s.ref AND w.pack_id = :pack_id
     WHERE s.job_id = :job_id AND s.status = :ok AND """
@@ -229,10 +229,10 @@ _IDENTICAL = text(
 
 def identical_refs(session: Session, *, job_id: uuid.UUID, pack_id: int) -> set[str]:
     """The staged valid workflows whose stored row the merge would leave as it is (call before merging)."""
-    return set(session.execute(_IDENTICAL, {"job_id": job_id, "pack_id": pack_id}).scalars())
+    return set(session.execute(IDENTICAL, {"job_id": job_id, "pack_id": pack_id}).scalars())
 
 
-_MERGE_SQLITE = text(_MERGE.text.replace("RETURNING w.ref, (w.xmax = 0) AS inserted", "")).bindparams(
+_MERGE_SQLITE = text(MERGE_PG.text.replace("RETURNING w.ref, (w.xmax = 0) AS inserted", "")).bindparams(
     _JOB, bindparam("ok", STATUS_OK)
 )
 
@@ -259,7 +259,7 @@ _REMOVE = text(
 # the never-analysed staging table (a correlated NOT EXISTS went quadratic at 10,000 files).
 
 # The file cache follows what was checked (not the loader's refusals, decided afresh each time).
-_CACHE = text(
+CACHE = text(
     """
     INSERT INTO pack_files AS f
         (pack_id, source_file, ref, stat, content_hash, status, deps, unresolved, diagnostics)
@@ -283,7 +283,7 @@ _UNCACHE = text(
     """
 ).bindparams(_JOB, bindparam("file_error", STATUS_FILE_ERROR))
 
-_REPORT = text(
+REPORT = text(
     """
     SELECT s.ref, s.status, CAST(s.diagnostics AS TEXT), w.id, CAST(w.warnings AS TEXT)
     FROM sync_staging s LEFT JOIN workflow_definitions w ON w.ref = s.ref
@@ -299,7 +299,7 @@ def _upsert_staged(session: Session, params: dict[str, Any], now: Any) -> set[st
         created = set(session.execute(_NEW_REFS, params).scalars())
         session.execute(_MERGE_SQLITE, {**params, "now": now})
         return created
-    return {ref for ref, inserted in session.execute(_MERGE, {**params, "now": now}) if inserted}
+    return {ref for ref, inserted in session.execute(MERGE_PG, {**params, "now": now}) if inserted}
 
 
 def merge(session: Session, *, job_id: uuid.UUID, pack_id: int, now: Any) -> tuple[list[str], set[str]]:
@@ -308,7 +308,7 @@ def merge(session: Session, *, job_id: uuid.UUID, pack_id: int, now: Any) -> tup
     params = {"job_id": job_id, "pack_id": pack_id}
     created = _upsert_staged(session, params, now)
     removed = session.execute(_REMOVE, params).scalars().all()
-    session.execute(_CACHE, params)
+    session.execute(CACHE, params)
     session.execute(_UNCACHE, params)
     return sorted(removed), created
 
@@ -324,7 +324,7 @@ _FORGET = """
     """
 _LISTED = {"postgresql": "SELECT unnest(CAST(:listed AS text[]))", "sqlite": "SELECT value FROM json_each(:listed)"}
 
-_REMOVE_READ = text(
+REMOVE_READ = text(
     """
     DELETE FROM workflow_definitions
     WHERE pack_id = :pack_id
@@ -334,7 +334,7 @@ _REMOVE_READ = text(
     """
 ).bindparams(_JOB)
 
-_CACHED_REPORT = text(
+CACHED_REPORT = text(
     """
     SELECT f.source_file, f.ref, CASE WHEN f.status = :ok THEN :unchanged ELSE :unchanged_error END,
            CAST(f.diagnostics AS TEXT), w.id, CAST(w.warnings AS TEXT)
@@ -348,13 +348,18 @@ _CACHED_REPORT = text(
 )
 
 
+_FORGET_OF = {
+    dialect: text(_FORGET.format(listed=listed)).bindparams(_JOB, bindparam("file_error", STATUS_FILE_ERROR))
+    for dialect, listed in _LISTED.items()
+}  # built once: SQLAlchemy caches a statement's compiled form by the statement object
+FORGET_PG = _FORGET_OF["postgresql"]
+
+
 def forget_unlisted(session: Session, *, job_id: uuid.UUID, pack_id: int, listed: Sequence[str]) -> None:
     """Forgets the cached files no longer listed, or now refused by the loader."""
     dialect = session.get_bind().dialect.name
     listed_param = orjson.dumps(list(listed)).decode() if dialect == "sqlite" else list(listed)
-    stmt = text(_FORGET.format(listed=_LISTED.get(dialect, _LISTED["postgresql"]))).bindparams(
-        _JOB, bindparam("file_error", STATUS_FILE_ERROR)
-    )
+    stmt = _FORGET_OF.get(dialect, _FORGET_OF["postgresql"])
     session.execute(stmt, {"job_id": job_id, "pack_id": pack_id, "listed": listed_param})
 
 
@@ -363,23 +368,31 @@ def merge_read(session: Session, *, job_id: uuid.UUID, pack_id: int, now: Any) -
     them, remove the workflows that have neither a staged nor a cached file, cache what was read."""
     params: dict[str, Any] = {"job_id": job_id, "pack_id": pack_id}
     created = _upsert_staged(session, params, now)
-    removed = session.execute(_REMOVE_READ, params).scalars().all()
-    session.execute(_CACHE, params)
+    removed = session.execute(REMOVE_READ, params).scalars().all()
+    session.execute(CACHE, params)
     return sorted(removed), created
 
 
 def report_cached(session: Session, pack_id: int) -> dict[str, Any]:
     """source file -> report row, for the unchanged files a whole-pack sync did not stage."""
-    return {r[0]: r[1:] for r in session.execute(_CACHED_REPORT, {"pack_id": pack_id})}
+    return {r[0]: r[1:] for r in session.execute(CACHED_REPORT, {"pack_id": pack_id})}
 
 
 def report_rows(session: Session, job_id: uuid.UUID) -> list[Any]:
-    return list(session.execute(_REPORT, {"job_id": job_id}).all())
+    return list(session.execute(REPORT, {"job_id": job_id}).all())
+
+
+DROP_STAGED = text("DELETE FROM sync_staging WHERE job_id = :job_id").bindparams(_JOB)
+
+
+def drop_staged(session: Session, job_id: uuid.UUID) -> None:
+    """Removes a job's staging rows (a job that never split into chunks has no chunk mark)."""
+    session.execute(DROP_STAGED, {"job_id": job_id})
 
 
 def drop(session: Session, job_id: uuid.UUID) -> None:
     """Removes a job's staging rows and chunk marks."""
-    session.execute(delete(S).where(S.c.job_id == job_id))
+    drop_staged(session, job_id)
     session.execute(delete(C).where(C.c.job_id == job_id))
 
 
