@@ -9,6 +9,7 @@ import importlib.util
 import pytest
 from sqlalchemy import event, text
 
+from attune.db.pipeline import Pipeline
 from tests.conftest import ROOT, workflow_yaml
 from tests.unit.test_engine import _pack, _target, db_engine, session, sync_chunked, sync_whole, write_pack
 
@@ -21,11 +22,13 @@ def _revisions(session) -> list[tuple]:
 
 
 class Statements:
-    """The INSERT statements into workflow_revisions a block sends."""
+    """The INSERT statements into workflow_revisions a block sends: through SQLAlchemy, or
+    in a pipeline (db/pipeline.py, on Postgres: the driver's, no SQLAlchemy event)."""
 
     def __init__(self, engine) -> None:
         self.engine = engine
         self.seen: list[str] = []
+        self._add = Pipeline.add
 
     def _record(self, conn, cursor, statement, parameters, context, executemany) -> None:
         if "INSERT INTO workflow_revisions" in statement:
@@ -33,10 +36,19 @@ class Statements:
 
     def __enter__(self) -> Statements:
         event.listen(self.engine, "before_cursor_execute", self._record)
+        add, seen = self._add, self.seen
+
+        def recorded(pipeline, stmt, params):
+            if "INSERT INTO workflow_revisions" in stmt.text and pipeline._session.get_bind().dialect.name != "sqlite":
+                seen.append("one")  # SQLite runs a pipeline's statements through SQLAlchemy: seen above
+            return add(pipeline, stmt, params)
+
+        Pipeline.add = recorded  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: object) -> None:
         event.remove(self.engine, "before_cursor_execute", self._record)
+        Pipeline.add = self._add  # type: ignore[method-assign]
 
 
 @pytest.mark.parametrize("sync", [sync_whole, sync_chunked], ids=["whole", "chunked"])

@@ -187,8 +187,10 @@ class _Progress:
             log.warning("progress update of job %s failed: %s", self.job_id, exc)
 
 
-def _target(s: Session, settings: Settings, job: Job) -> Target:
-    pack = packs_repo.get_by_id(s, job.pack_id) if job.pack_id is not None else None
+def _target(s: Session, settings: Settings, job: Job, pack: Pack | None = None) -> Target:
+    """What the job syncs (``pack``: the job's pack when the caller read it, else read here)."""
+    if pack is None and job.pack_id is not None:
+        pack = packs_repo.get_by_id(s, job.pack_id)
     if pack is None:
         raise PackGone(job.pack_ref)
     author = "auto" if job.trigger == JobTrigger.AUTO.value else job.started_by or "unknown"
@@ -293,8 +295,8 @@ def work(job_id: uuid.UUID, kind: str, settings: Settings, *, bind: Connection |
     status = JobStatus.FAILED.value
     try:
         with leases.working_on(job_id, leases.RUN), session_scope(bind) as s:
-            job = jobs.get_job_with_pack(s, job_id)
-            target = _target(s, settings, job)
+            job, pack = jobs.get_job_with_pack(s, job_id)
+            target = _target(s, settings, job, pack)
             if kind == JobKind.VALIDATE.value:
                 checked = engine.validate(s, target, progress=_Progress(job_id))
                 job.progress_done = job.progress_total = checked.validated_count

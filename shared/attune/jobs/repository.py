@@ -52,13 +52,12 @@ def get(session: Session, job_id: uuid.UUID, *, for_update: bool = False) -> Job
     return session.get(Job, job_id, with_for_update=for_update or None)
 
 
-def get_with_pack(session: Session, job_id: uuid.UUID) -> Job | None:
-    """The job, its pack loaded by the same query (``session.get(Pack, ...)`` then finds it
-    in the session: one round trip where a worker's job made two)."""
+def get_with_pack(session: Session, job_id: uuid.UUID) -> tuple[Job, Pack | None] | None:
+    """The job and its pack, read by one query (a worker's job made two)."""
     row = session.execute(
         select(Job, Pack).outerjoin(Pack, col(Pack.id) == col(Job.pack_id)).where(col(Job.id) == job_id)
     ).first()
-    return None if row is None else row[0]
+    return None if row is None else (row[0], row[1])
 
 
 def set_fields(session: Session, job_id: uuid.UUID, **values: Any) -> None:

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from attune.access.principal import Principal
@@ -85,12 +86,13 @@ def get_job(session: Session, job_id: uuid.UUID) -> Job:
     return job
 
 
-def get_job_with_pack(session: Session, job_id: uuid.UUID) -> Job:
-    """``get_job``, its pack read by the same query (a worker starting the job needs both)."""
-    job = repository.get_with_pack(session, job_id)
-    if job is None:
+def get_job_with_pack(session: Session, job_id: uuid.UUID) -> tuple[Job, Pack | None]:
+    """``get_job`` and the job's pack (None: deleted), read by one query (a worker starting
+    the job needs both)."""
+    found = repository.get_with_pack(session, job_id)
+    if found is None:
         raise NotFound(f"Job '{job_id}' not found")
-    return job
+    return found
 
 
 def get_job_for_update(session: Session, job_id: uuid.UUID) -> Job:
@@ -184,12 +186,19 @@ def set_progress(session: Session, job_id: uuid.UUID, done: int, total: int | No
 
 
 def mark_succeeded(session: Session, job: Job, result: JobResult) -> None:
-    job.status = JobStatus.SUCCEEDED.value
-    job.result = dump_result(result)  # type: ignore[assignment]  # JSON text for the serialiser
-    job.summary = summarise(result)
-    job.finished_at = utcnow()
-    session.add(job)
-    session.flush()
+    """The job's row written by one UPDATE of constant shape (its progress as the caller set
+    it on ``job``), and ``job`` told so without a flush of the ORM's (about 0.6 ms of a
+    worker's CPU per small pack's job, issue 15)."""
+    values: dict[str, Any] = {
+        "status": JobStatus.SUCCEEDED.value,
+        "summary": summarise(result),
+        "finished_at": utcnow(),
+        "progress_done": job.progress_done,
+        "progress_total": job.progress_total,
+    }
+    repository.set_fields(session, job.id, result=dump_result(result), **values)  # the result: JSON text
+    for name, value in values.items():
+        set_committed_value(job, name, value)
     session.expire(job, ["result"])  # read back as JSON, not as the fragment written
 
 
