@@ -528,3 +528,28 @@ def test_large_definitions_are_stored_with_lz4_where_the_server_has_it(session, 
     for table in ("workflow_definitions", "workflow_revisions"):
         method = session.execute(text(f"SELECT pg_column_compression(definition) FROM {table} WHERE ref = 'big.large'"))
         assert method.scalar() == "lz4", table
+
+
+def test_two_action_files_of_one_ref_the_first_keeps_it_the_pack_syncs(session, tmp_path):
+    """actions/b.yaml declaring the ref of actions/a.yaml (found from outside: the pack's
+    whole sync failed on the registry's one row per ref, a 500 for the caller): a is
+    registered, b is an error naming both files, the workflows register; the offline
+    check says the same."""
+    from attune.workflows.checker import check_pack
+    from attune.workflows.loader import load_pack_dir
+
+    pack = _pack(session, "dupa")
+    write_pack(tmp_path, "dupa", {"w.yaml": workflow_yaml("dupa.a")},
+               {"a.yaml": "runner_type: shell\nentry_point: a.sh\n",
+                "b.yaml": "ref: dupa.a\nrunner_type: python\nentry_point: b.py\n"})  # fmt: skip
+    result = sync_whole(session, tmp_path, pack)
+    assert result.registered_count == 1 and not result.errors
+    assert result.actions.registered == ["dupa.a"]
+    assert result.actions.errors == [
+        "Action dupa.a (actions/b.yaml): 'actions/b.yaml' and 'actions/a.yaml' declare the same action ref 'dupa.a'"
+    ]
+    rows = session.execute(text("SELECT ref, source_file, entry_point FROM actions")).all()
+    assert [tuple(r) for r in rows] == [("dupa.a", "actions/a.yaml", "a.sh")]
+    report = check_pack(load_pack_dir(tmp_path / "dupa", "dupa"))
+    codes = {a.file: [d.code for d in a.diagnostics] for a in report.actions}
+    assert codes == {"actions/a.yaml": [], "actions/b.yaml": ["duplicate-ref"]}

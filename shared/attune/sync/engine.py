@@ -49,7 +49,7 @@ from attune.workflows import repository as workflows_repo
 from attune.workflows.checker import (
     ActionResult,
     WorkflowResult,
-    check_action,
+    check_actions,
     check_pack,
     check_workflow,
     links_of,
@@ -238,7 +238,7 @@ def _context(session: Session, target: Target, listing: Listing) -> Context:
     """The pack's actions and what its tasks may call. Its notes are the actions listing's;
     ``listing_notes`` adds what the workflow files' listing says."""
     files = load_actions(target.root, target.pack_ref, max_file_size=target.max_file_size)
-    actions = [check_action(f, target.pack_ref) for f in files.actions]
+    actions = check_actions(files.actions, target.pack_ref)
     own_actions = {a.ref for a in actions if a.meta is not None}
     pack_id = target.pack_id
 

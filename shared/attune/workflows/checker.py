@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,6 +154,26 @@ _ACTION_REF = re.compile(r"[^.\x00-\x1f\x7f-\x9f]+(?:\.[^.\x00-\x1f\x7f-\x9f]+)+
 _ACTION_WIDTHS = (("label", LABEL_MAX), ("runner_type", RUNNER_TYPE_MAX), ("entry_point", ENTRY_POINT_MAX))
 
 
+def check_actions(files: Sequence[SourceFile], pack_ref: str) -> list[ActionResult]:
+    """Every action file of a pack (in listing order). Two readable files declaring one ref
+    (``ref: p.x`` in actions/y.yaml beside actions/x.yaml): the first keeps it, each later
+    one is an error and registers nothing (as two workflow files of one ref); the
+    registry holds one row per ref, and storing both failed the whole pack's sync."""
+    out: list[ActionResult] = []
+    first: dict[str, str] = {}
+    for f in files:
+        a = check_action(f, pack_ref)
+        if a.meta is not None:
+            claimed_by = first.setdefault(a.ref, a.file)
+            if claimed_by != a.file:
+                message = f"'{a.file}' and '{claimed_by}' declare the same action ref '{a.ref}'"
+                a.diagnostics.append(error("duplicate-ref", message, file=a.file, line=1, column=1))
+                a.meta = None
+                a.link = None
+        out.append(a)
+    return out
+
+
 def check_action(f: SourceFile, pack_ref: str) -> ActionResult:
     """Reads an action's metadata; its ref is its ``ref`` field or ``<pack>.<file stem>``."""
     if f.data is None:
@@ -294,7 +314,7 @@ def check_pack(
     and of validate jobs. Known actions are this pack's ``actions/`` plus ``known_actions``
     (what the caller knows is registered); ``progress`` is told (done, total) every 250 files."""
     report = PackReport(pack_ref=files.pack_ref, notes=list(files.notes))
-    report.actions = [check_action(f, files.pack_ref) for f in files.actions]
+    report.actions = check_actions(files.actions, files.pack_ref)
     report.notes += missing_links(report.actions, [f.path for f in files.workflows])
     if not files.workflows:
         report.notes.append(no_workflows_note())
