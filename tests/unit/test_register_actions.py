@@ -1,4 +1,4 @@
-"""A pack's actions registered in one statement on Postgres (actions/repository.register_pg,
+"""A pack's actions registered in one statement on Postgres (actions/repository.REGISTER_PG,
 issue 15) against the four statements SQLAlchemy builds (registrar.register_generic, what
 SQLite runs): the same rows and the same answer for any sequence of packs' action sets,
 refs another pack holds included; and a row that already says what its file says is not

@@ -96,11 +96,6 @@ def register_params(pack_id: int, metas: Sequence[Meta], now: Any) -> dict[str, 
     return {**cols, "pack_id": pack_id, "now": now}
 
 
-def register_pg(session: Session, pack_id: int, metas: Sequence[Meta], now: Any) -> set[str]:
-    """Postgres: the pack's actions registered in one statement; the refs another pack holds."""
-    return {r for (r,) in session.execute(REGISTER_PG, register_params(pack_id, metas, now))}
-
-
 def delete_missing(session: Session, pack_id: int, keep: set[str]) -> None:
     stmt = delete(Action).where(col(Action.pack_id) == pack_id)
     if keep:

@@ -63,15 +63,11 @@ def get_with_pack(session: Session, job_id: uuid.UUID) -> tuple[Job, Pack | None
 _JOBS = Job.__table__  # type: ignore[attr-defined]
 
 
-def write_row(session: Session, job_id: uuid.UUID, values: dict[str, Any]) -> None:
-    """The job's row updated by a Core statement on the table (no ORM: no flush of the
-    session's pending changes first, no synchronisation of the objects it holds)."""
-    with session.no_autoflush:
-        session.execute(sa.update(_JOBS).where(_JOBS.c.id == job_id).values(**values))
-
-
 def set_fields(session: Session, job_id: uuid.UUID, **values: Any) -> None:
-    session.execute(update(Job).where(col(Job.id) == job_id).values(**values))
+    """The job's row updated by a Core statement on the table: no synchronisation of the
+    session's objects (an ORM-enabled UPDATE evaluated its criteria against them: more than
+    the statement itself for a small pack's job)."""
+    session.execute(sa.update(_JOBS).where(_JOBS.c.id == job_id).values(**values))
 
 
 def mark_running(session: Session, job_ids: Sequence[uuid.UUID], now: datetime) -> None:

@@ -196,9 +196,9 @@ def mark_succeeded(session: Session, job: Job, result: JobResult) -> None:
         "progress_done": job.progress_done,
         "progress_total": job.progress_total,
     }
-    for name, value in values.items():  # before the statement: nothing of these is flushed
+    for name, value in values.items():  # before the statement: its autoflush has none of these to write
         set_committed_value(job, name, value)
-    repository.write_row(session, job.id, {**values, "result": dump_result(result)})  # the result: JSON text
+    repository.set_fields(session, job.id, result=dump_result(result), **values)  # the result: JSON text
     session.expire(job, ["result"])  # read back as JSON, not as the fragment written
 
 

@@ -358,9 +358,8 @@ def sync_whole(
     report = [
         w.cached_report[unchanged_at[p]] if p in unchanged_at else next(staged) for p in range(len(checked.listed))
     ]
-    same, created, removed, settled = w.same, w.created, w.removed, w.settled
-    result = _result(target.pack_ref, report, created, removed, ctx, same)
-    if fprint is not None and settled and fingerprint.settles([row[1] for row in report], checked.listed):
+    result = _result(target.pack_ref, report, w.created, w.removed, ctx, w.same)
+    if fprint is not None and w.settled and fingerprint.settles([row[1] for row in report], checked.listed):
         deps = [row[17] for row in checked.rows] + [checked.cached[path].deps for _, path in checked.unchanged]
         externals = fingerprint.externals(deps, ctx.local, ctx.resolver.known_actions)
         fingerprint.save(session, target.pack_id, fprint, externals, result)

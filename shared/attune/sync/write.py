@@ -23,7 +23,7 @@ from attune.actions import repository as actions_repo
 from attune.db.pipeline import Pipeline
 from attune.sync import history, store
 from attune.workflows.checker import ActionResult
-from attune.workflows.registrar import register_actions
+from attune.workflows.registrar import register_actions, register_params
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +83,7 @@ def _pipelined(session: Session, w: Writes, stamp: history.Stamp, actions: Seque
     p.add(store.CACHE, ids)
     staged = p.add(store.REPORT, {"job_id": w.job_id}) if w.staged else None
     cached = p.add(store.CACHED_REPORT, {"pack_id": w.pack_id}) if w.cached_report else None
-    metas = [(a.ref, a.file, a.content_hash, a.meta) for a in actions if a.meta is not None]
-    taken = p.add(actions_repo.REGISTER_PG, actions_repo.register_params(w.pack_id, metas, stamp.now))
+    taken = p.add(actions_repo.REGISTER_PG, register_params(w.pack_id, actions, stamp.now))
     p.add(store.DROP_STAGED, {"job_id": w.job_id})
     rows = p.run()
     return Written(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session
 
@@ -17,9 +18,15 @@ def register_actions(session: Session, pack_id: int, actions: Sequence[ActionRes
     whether the registered actions are now those of the files (False when another pack
     holds one of their refs)."""
     if session.get_bind().dialect.name == "postgresql":  # one statement (issue 15: a small pack's share)
-        metas = [(a.ref, a.file, a.content_hash, a.meta) for a in actions if a.meta is not None]
-        return not actions_repo.register_pg(session, pack_id, metas, now)
+        return not session.execute(actions_repo.REGISTER_PG, register_params(pack_id, actions, now)).first()
     return register_generic(session, pack_id, actions, now)
+
+
+def register_params(pack_id: int, actions: Sequence[ActionResult], now: datetime) -> dict[str, Any]:
+    """``actions_repo.REGISTER_PG``'s parameters for the pack's readable actions (its rows: the
+    refs another pack holds)."""
+    readable = [(a.ref, a.file, a.content_hash, a.meta) for a in actions if a.meta is not None]
+    return actions_repo.register_params(pack_id, readable, now)
 
 
 def register_generic(session: Session, pack_id: int, actions: Sequence[ActionResult], now: datetime) -> bool:
