@@ -42,9 +42,17 @@ class Pipeline:
 
     def run(self) -> list[list[tuple[Any, ...]]]:
         session, calls = self._session, self._calls
+        if not calls:
+            return []
         self._calls = []
         if session.get_bind().dialect.name != "postgresql":
-            return [[tuple(r) for r in session.execute(stmt, params)] for stmt, params in calls]
+            out: list[list[tuple[Any, ...]]] = []
+            for stmt, params in calls:
+                result: Any = session.execute(stmt, params)  # a CursorResult: a DELETE returns no rows
+                out.append([tuple(r) for r in result] if result.returns_rows else [])
+            return out
+        if session.new or session.dirty or session.deleted:
+            session.flush()  # as session.execute's autoflush would: the ORM's writes come first
         raw: Any = session.connection().connection.driver_connection
         cursors = []
         with raw.pipeline():

@@ -56,8 +56,8 @@ def start_batch(
     started = jobs.create_jobs(session, targets, JobKind.SYNC, JobTrigger.BULK, by=by, batch_id=batch_id)
     session.commit()
     size = group_size(len(started), get_settings().sync.group_size)
-    for start in range(0, len(started), size):
-        group = started[start : start + size]
+    for start, end in group_bounds(len(started), size):
+        group = started[start:end]
         try:
             send.enqueue_group([j.id for j in group])
         except DependencyUnavailable as exc:
@@ -74,6 +74,19 @@ def group_size(jobs_total: int, most: int) -> int:
     own costs (its task, its claim, a connection) about ten: groups of 50 had a tree of 2,000
     unchanged packs re-synced in 0.093x the floor of its files, groups of 25 in 0.109x."""
     return max(1, min(most, -(-jobs_total // 16)))
+
+
+def group_bounds(jobs_total: int, size: int) -> list[tuple[int, int]]:
+    """(start, end) of each group: ``size`` jobs each, except the last eighth of a large
+    batch, in groups a quarter that size: the workers run out of work together instead of
+    one finishing a whole group alone (in a cold tree of 2,000 packs, the last group kept
+    one worker busy for about half a second while the other had nothing left)."""
+    tail = jobs_total // 8 if jobs_total // 8 >= 2 * size else 0
+    small = max(1, size // 4)
+    head = jobs_total - tail
+    bounds = [(start, min(start + size, head)) for start in range(0, head, size)]
+    bounds += [(start, min(start + small, jobs_total)) for start in range(head, jobs_total, small)]
+    return bounds
 
 
 def _begin_group(job_ids: Sequence[uuid.UUID]) -> tuple[list[Queued], dict[int, fingerprint.Stored]]:

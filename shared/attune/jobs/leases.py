@@ -36,6 +36,7 @@ from attune.broker import send
 from attune.broker.names import TaskName
 from attune.config import get_settings
 from attune.db.engine import session_scope
+from attune.db.pipeline import Pipeline
 from attune.db.types import utcnow
 from attune.jobs.models import JobLease
 
@@ -223,8 +224,17 @@ def due(session: Session, job_id: uuid.UUID, tasks: Iterable[tuple[str, TaskName
         session.execute(L.insert(), rows)
 
 
-def release(session: Session, job_id: uuid.UUID, task: str) -> None:
-    session.execute(delete(L).where(L.c.job_id == job_id, L.c.task == task))
+_RELEASE = text("DELETE FROM job_leases WHERE job_id = :job_id AND task = :task").bindparams(
+    bindparam("job_id", type_=L.c.job_id.type)
+)
+
+
+def release(session: Session, job_id: uuid.UUID, task: str, *, into: Pipeline | None = None) -> None:
+    """Gives the task's lease back (``into``: queued there, sent with the caller's writes)."""
+    if into is None:
+        session.execute(_RELEASE, {"job_id": job_id, "task": task})
+    else:
+        into.add(_RELEASE, {"job_id": job_id, "task": task})
 
 
 def release_all(session: Session, job_id: uuid.UUID) -> None:

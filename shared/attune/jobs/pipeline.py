@@ -36,6 +36,7 @@ from attune.broker.notify import publish_done, wait_for_message
 from attune.bundles import push
 from attune.config import Settings, get_settings
 from attune.db.engine import get_engine, read_only, session_scope
+from attune.db.pipeline import Pipeline
 from attune.errors import AttuneError, DependencyUnavailable, NotFound
 from attune.jobs import leases
 from attune.jobs import service as jobs
@@ -226,12 +227,15 @@ def _duration(job: Job) -> float | None:
     return (job.finished_at - job.started_at).total_seconds() if job.finished_at and job.started_at else None
 
 
-def finish(s: Session, job: Job, result: JobResult, *, task: str) -> None:
+def finish(s: Session, job: Job, result: JobResult, *, task: str, tail: Pipeline | None = None) -> None:
     """Stores the job's result and marks it succeeded (committed by the caller's scope),
-    giving back the lease of the task that did it."""
+    giving back the lease of the task that did it: one round trip, with what the job left
+    in ``tail`` (its pack's stored state)."""
     result.job_id = job.id
-    jobs.mark_succeeded(s, job, result)
-    leases.release(s, job.id, task)
+    tail = Pipeline(s) if tail is None else tail
+    jobs.mark_succeeded(s, job, result, into=tail)
+    leases.release(s, job.id, task, into=tail)
+    tail.run()
     metrics.record_job(job.kind, "succeeded", _duration(job), result)
     log.info("job %s (%s of %s) succeeded in %.2f s", job.id, job.kind, job.pack_ref, _duration(job) or 0.0)
 
@@ -293,6 +297,7 @@ def work(job_id: uuid.UUID, kind: str, settings: Settings, *, bind: Connection |
     chunks, which finish it). A transient database failure raises DatabaseUnavailable.
     ``bind``: the connection of its transaction (a group's), else one from the pool."""
     status = JobStatus.FAILED.value
+    tail: Pipeline | None = None  # the sync's last writes, sent with the job's
     try:
         with leases.working_on(job_id, leases.RUN), session_scope(bind) as s:
             job, pack = jobs.get_job_with_pack(s, job_id)
@@ -317,9 +322,10 @@ def work(job_id: uuid.UUID, kind: str, settings: Settings, *, bind: Connection |
                     result = push.run(s, target, request, whole)
                     job.progress_done = job.progress_total = result.plan.loaded_count
                 else:
-                    result = engine.sync_whole(s, target, prefetched=plan, progress=progress)
+                    tail = Pipeline(s)
+                    result = engine.sync_whole(s, target, prefetched=plan, progress=progress, tail=tail)
                     job.progress_done = job.progress_total = result.loaded_count
-            finish(s, job, result, task=leases.RUN)
+            finish(s, job, result, task=leases.RUN, tail=tail)
             status = JobStatus.SUCCEEDED.value
     except Exception as exc:
         fail(job_id, exc)

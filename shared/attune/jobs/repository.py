@@ -52,15 +52,31 @@ def get(session: Session, job_id: uuid.UUID, *, for_update: bool = False) -> Job
     return session.get(Job, job_id, with_for_update=for_update or None)
 
 
+# built once: a statement built at each call cost a worker a fifth of the query's time
+_WITH_PACK = (
+    select(Job, Pack).outerjoin(Pack, col(Pack.id) == col(Job.pack_id)).where(col(Job.id) == bindparam("job_id"))
+)
+
+
 def get_with_pack(session: Session, job_id: uuid.UUID) -> tuple[Job, Pack | None] | None:
     """The job and its pack, read by one query (a worker's job made two)."""
-    row = session.execute(
-        select(Job, Pack).outerjoin(Pack, col(Pack.id) == col(Job.pack_id)).where(col(Job.id) == job_id)
-    ).first()
+    row = session.execute(_WITH_PACK, {"job_id": job_id}).first()
     return None if row is None else (row[0], row[1])
 
 
 _JOBS = Job.__table__  # type: ignore[attr-defined]
+
+
+def _typed(*names: str) -> list[sa.BindParameter[Any]]:
+    return [bindparam(name, type_=_JOBS.c[name].type) for name in names]
+
+
+# A job's success: one statement of constant text, which a Pipeline sends with the job's
+# other last writes (its pack's stored state, its lease) in one round trip.
+SUCCEEDED = text(
+    "UPDATE jobs SET status = :status, summary = :summary, finished_at = :finished_at, "
+    "progress_done = :progress_done, progress_total = :progress_total, result = :result WHERE id = :id"
+).bindparams(*_typed("id", "summary", "finished_at", "result"))
 
 
 def set_fields(session: Session, job_id: uuid.UUID, **values: Any) -> None:

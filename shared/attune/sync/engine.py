@@ -30,6 +30,7 @@ from sqlmodel import Session
 
 from attune.actions import repository as actions_repo
 from attune.config import Settings
+from attune.db.pipeline import Pipeline
 from attune.db.types import utcnow
 from attune.errors import AttuneError
 from attune.packs.models import Pack
@@ -324,10 +325,17 @@ def _read_and_check(
 
 
 def sync_whole(
-    session: Session, target: Target, *, prefetched: Prefetched | None = None, progress: ProgressFn | None = None
+    session: Session,
+    target: Target,
+    *,
+    prefetched: Prefetched | None = None,
+    progress: ProgressFn | None = None,
+    tail: Pipeline | None = None,
 ) -> SyncResult:
     """Syncs the whole pack in the caller's transaction, under the pack's lock. Only the
-    files read are staged; the unchanged ones' outcome is read from pack_files."""
+    files read are staged; the unchanged ones' outcome is read from pack_files. ``tail``:
+    where the pack's stored state is queued, for the caller to send with its own last
+    writes (the job's row, its lease) in one round trip."""
     store.lock_pack(session, target.pack_id)
     reason, folders = inspect_folders(target.root)
     if reason is not None:
@@ -362,9 +370,9 @@ def sync_whole(
     if fprint is not None and w.settled and fingerprint.settles([row[1] for row in report], checked.listed):
         deps = [row[17] for row in checked.rows] + [checked.cached[path].deps for _, path in checked.unchanged]
         externals = fingerprint.externals(deps, ctx.local, ctx.resolver.known_actions)
-        fingerprint.save(session, target.pack_id, fprint, externals, result)
+        fingerprint.save(session, target.pack_id, fprint, externals, result, into=tail)
     else:
-        fingerprint.forget(session, target.pack_id)
+        fingerprint.forget(session, target.pack_id, into=tail)
     return result
 
 

@@ -32,12 +32,14 @@ import os
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, text
+from sqlalchemy import TextClause, bindparam, text
 from sqlmodel import Session
 
 from attune import __version__
+from attune.db.pipeline import Pipeline
 from attune.sync.models import STATUS_FILE_ERROR
 from attune.sync.schemas import SyncResult, summarise, trusted_entry
 from attune.workflows.loader import LINKED_FOLDER, _open_folder
@@ -218,13 +220,29 @@ def settled_result(result: SyncResult) -> SyncResult:
     return result.model_copy(update=update)
 
 
-def save(session: Session, pack_id: int, fingerprint: str, externals: dict[str, bool], result: SyncResult) -> None:
+def save(
+    session: Session,
+    pack_id: int,
+    fingerprint: str,
+    externals: dict[str, bool],
+    result: SyncResult,
+    *,
+    into: Pipeline | None = None,
+) -> None:
+    """Stores the pack's state; ``into``: queued there (sent with the job's last writes)."""
     e = orjson.dumps(sorted(externals.items())).decode()
     settled = settled_result(result)
     params = {"p": pack_id, "f": fingerprint, "e": e, "r": settled.model_dump_json(),
               "s": orjson.dumps(summarise(settled)).decode()}  # fmt: skip
-    session.execute(_SAVE, params)
+    _run(session, _SAVE, params, into)
 
 
-def forget(session: Session, pack_id: int) -> None:
-    session.execute(_FORGET, {"p": pack_id})
+def forget(session: Session, pack_id: int, *, into: Pipeline | None = None) -> None:
+    _run(session, _FORGET, {"p": pack_id}, into)
+
+
+def _run(session: Session, stmt: TextClause, params: dict[str, Any], into: Pipeline | None) -> None:
+    if into is None:
+        session.execute(stmt, params)
+    else:
+        into.add(stmt, params)

@@ -72,13 +72,14 @@ def _sqlite(session: Session) -> bool:
 
 
 LOCK_NAMESPACE = 0x4154  # "AT": keeps our advisory locks apart from anyone else's
+_LOCK = text("SELECT pg_advisory_xact_lock(:ns, :id)")
 
 
 def lock_pack(session: Session, pack_id: int) -> None:
     """Serialises syncs of one pack (held until the transaction ends); other packs run in
     parallel. SQLite has one writer at a time anyway."""
     if not _sqlite(session):
-        session.execute(text("SELECT pg_advisory_xact_lock(:ns, :id)"), {"ns": LOCK_NAMESPACE, "id": pack_id})
+        session.execute(_LOCK, {"ns": LOCK_NAMESPACE, "id": pack_id})
 
 
 def cached_files(session: Session, pack_id: int, files: Sequence[str]) -> dict[str, CachedFile]:

@@ -7,7 +7,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from attune.workflows.expressions import analyse_template, unclosed
+from attune.workflows.expressions import sound_template
 from attune.workflows.limits import INT_MAX, MAX_DEPTH
 
 RESERVED_TASK_NAMES = frozenset({"parameters", "vars", "task", "system", "kv", "pack", "item", "batch", "index"})
@@ -110,14 +110,7 @@ def clean(v: Any, depth: int, known: frozenset[str] | None = None) -> bool:
     ``known``, expressions must also read no other bare name."""
     t = type(v)
     if t is str:
-        if "{" not in v:
-            return True
-        if "{%" in v:
-            return False
-        if "{{" in v:
-            message, names = analyse_template(v)
-            return message is None and (known is None or names <= known) and not unclosed(v)
-        return True
+        return "{" not in v or _clean_text(v, known)
     if t is bool or v is None:
         return True
     if t is int:
@@ -127,16 +120,34 @@ def clean(v: Any, depth: int, known: frozenset[str] | None = None) -> bool:
     if depth >= MAX_DEPTH:
         return False
     if t is dict:
-        for k, x in v.items():  # noqa: SIM110 - a loop is faster than all() on this hot path
-            if type(k) is not str or not clean(x, depth + 1, known):
+        for k, x in v.items():
+            if type(k) is not str:
+                return False
+            if type(x) is str:  # most values: checked here, without a call
+                if "{" in x and not _clean_text(x, known):
+                    return False
+            elif not clean(x, depth + 1, known):
                 return False
         return True
     if t is list:
-        for x in v:  # noqa: SIM110 - a loop is faster than all() on this hot path
-            if not clean(x, depth + 1, known):
+        for x in v:
+            if type(x) is str:
+                if "{" in x and not _clean_text(x, known):
+                    return False
+            elif not clean(x, depth + 1, known):
                 return False
         return True
     return False
+
+
+def _clean_text(v: str, known: frozenset[str] | None) -> bool:
+    """``clean`` of a string holding a '{'."""
+    if "{%" in v:
+        return False
+    if "{{" in v:
+        names = sound_template(v)
+        return names is not None and (known is None or names <= known)
+    return True
 
 
 def key_part(key: Any) -> str | int:
@@ -161,6 +172,11 @@ RARE_TASK_FIELDS = frozenset(
 )
 BOUNDED_INTS = (("batch_size", 1, 1000), ("concurrency", 1, 100))
 NOT_NEXT_TRANSITIONS = frozenset({*LEGACY_TRANSITIONS, "decision", "publish"})
+
+
+@lru_cache(maxsize=65536)
+def action_ref_ok(ref: str) -> bool:
+    return ACTION_REF.fullmatch(ref) is not None
 
 
 @lru_cache(maxsize=65536)

@@ -7,7 +7,6 @@ from typing import Any
 from attune.workflows.diagnostics import Path, quote, render_path
 from attune.workflows.expressions import has_template
 from attune.workflows.rules import (
-    ACTION_REF,
     ATTUNE_TASK_FIELDS,
     BACKOFFS,
     BOUNDED_INTS,
@@ -16,6 +15,7 @@ from attune.workflows.rules import (
     RETRY_FIELDS,
     TASK_FIELDS,
     TASK_TYPES,
+    action_ref_ok,
     empty,
     is_int,
     is_number,
@@ -101,7 +101,7 @@ class TaskWalker(FieldWalker):
                 )
             elif type(action) is not str:
                 self.wrong_type((*path, "action"), "a string", action)
-            elif not ACTION_REF.fullmatch(action):
+            elif not action_ref_ok(action):
                 self.err(
                     "action-format",
                     f"{label}: action '{quote(action)}' must have the form 'pack.action' (two or more "
@@ -114,7 +114,7 @@ class TaskWalker(FieldWalker):
                 self.err("undefined-action", f"{label} references undefined {what} '{action}'", (*path, "action"))
             if type(action) is str:
                 out["action"] = action
-                if ACTION_REF.fullmatch(action):  # a malformed one never resolves (and may hold NUL)
+                if action_ref_ok(action):  # a malformed one never resolves (and may hold NUL)
                     self.deps.add("w:" + action)  # an action or a workflow
         elif action is not None:
             self.warn(

@@ -1,0 +1,137 @@
+"""A sync job's last writes (issue 15): its pack's stored state, its success and its lease
+sent together (``pipeline.finish`` with the ``tail`` that ``sync_whole`` filled), on both
+dialects; the Pipeline behind it running statements that return no rows; the groups a
+bulk sync is cut into; the validator's fast test of values against ``check_values``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import text
+from sqlmodel import Session
+
+from attune.broker.names import TaskName
+from attune.db.pipeline import Pipeline
+from attune.jobs import bulk, leases
+from attune.jobs import service as jobs
+from attune.jobs.models import JobStatus
+from attune.jobs.pipeline import finish
+from attune.sync import engine
+from attune.workflows.context import Known
+from attune.workflows.expressions import NAMESPACES, analyse_template, unclosed
+from attune.workflows.limits import INT_MAX, MAX_DEPTH
+from attune.workflows.rules import clean
+from attune.workflows.walker import Walker
+from tests.conftest import workflow_yaml
+from tests.unit.test_engine import _pack, _target, db_engine, session, write_pack
+
+__all__ = ["db_engine", "session"]  # fixtures of test_engine, used here
+
+
+def test_pipeline_runs_statements_without_rows_on_both_dialects(session: Session) -> None:
+    """SQLite runs a Pipeline's statements one by one: one that returns no rows (a DELETE)
+    answers [] there too (the embedded mode's syncs failed with ResourceClosedError)."""
+    pack = _pack(session, "pl")
+    p = Pipeline(session)
+    gone = p.add(text("DELETE FROM packs WHERE ref = :r"), {"r": "nothing"})
+    rows = p.add(text("SELECT ref FROM packs WHERE id = :i"), {"i": pack.id})
+    assert p.run() == [[], [("pl",)]]
+    assert gone == 0 and rows == 1
+    assert Pipeline(session).run() == []
+
+
+def test_finish_writes_the_state_the_success_and_the_lease_together(session: Session, tmp_path: Path) -> None:
+    root = tmp_path / "packs"
+    write_pack(root, "fin", {"a.yaml": workflow_yaml(), "b.yaml": workflow_yaml()})
+    pack = _pack(session, "fin")
+    target = _target(session, root, pack)
+    assert leases.claim(session, target.job_id, leases.RUN, TaskName.SYNC, [str(target.job_id)])
+    session.commit()
+    job = jobs.get_job(session, target.job_id)
+    tail = Pipeline(session)
+    result = engine.sync_whole(session, target, tail=tail)
+    assert session.execute(text("SELECT count(*) FROM pack_sync_state")).scalar_one() == 0  # queued, not sent
+    job.progress_done = job.progress_total = result.loaded_count
+    finish(session, job, result, task=leases.RUN, tail=tail)
+    session.commit()
+    session.expire_all()
+    stored = jobs.get_job(session, target.job_id)  # read back from the row
+    assert stored.status == JobStatus.SUCCEEDED.value and stored.finished_at is not None
+    assert stored.progress_done == stored.progress_total == 2
+    assert stored.result is not None and stored.result["loaded_count"] == 2
+    assert stored.summary is not None and stored.summary["loaded_count"] == 2
+    assert session.execute(text("SELECT count(*) FROM job_leases")).scalar_one() == 0
+    assert session.execute(text("SELECT count(*) FROM pack_sync_state")).scalar_one() == 1
+
+
+@given(total=st.integers(0, 6000), most=st.integers(1, 200))
+def test_groups_cover_the_batch_in_order_the_tail_in_smaller_ones(total: int, most: int) -> None:
+    size = bulk.group_size(total, most)
+    bounds = bulk.group_bounds(total, size)
+    assert [j for start, end in bounds for j in range(start, end)] == list(range(total))
+    assert all(0 < end - start <= size for start, end in bounds)
+    tail = total // 8 if total // 8 >= 2 * size else 0
+    if tail:  # the last eighth of a large batch: groups a quarter the size
+        assert all(end - start <= max(1, size // 4) for start, end in bounds if start >= total - tail)
+    else:  # a small batch is cut as before
+        assert bounds == [(s, min(s + size, total)) for s in range(0, total, size)]
+
+
+# -- clean: what it answered before it checked strings inline (the reference) ------------
+def _clean_before(v, depth, known=None) -> bool:
+    t = type(v)
+    if t is str:
+        if "{" not in v:
+            return True
+        if "{%" in v:
+            return False
+        if "{{" in v:
+            message, names = analyse_template(v)
+            return message is None and (known is None or names <= known) and not unclosed(v)
+        return True
+    if t is bool or v is None:
+        return True
+    if t is int:
+        return -INT_MAX <= v <= INT_MAX
+    if t is float:
+        return math.isfinite(v)
+    if depth >= MAX_DEPTH:
+        return False
+    if t is dict:
+        return all(type(k) is str and _clean_before(x, depth + 1, known) for k, x in v.items())
+    if t is list:
+        return all(_clean_before(x, depth + 1, known) for x in v)
+    return False
+
+
+texts = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(
+        ["{{ parameters.x }}", "{{ vars.y }} and {{ nope }}", "{{ x", "{% if %}", "{ a }", "{{ 1 + }}", "a {{ b }} c"]
+    ),
+)
+scalars = st.one_of(
+    texts, st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.sets(st.integers(), max_size=2)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.one_of(st.text(max_size=4), st.integers(0, 3)), inner, max_size=4),
+    ),
+    max_leaves=30,
+)
+
+
+@given(value=values, depth=st.integers(0, MAX_DEPTH + 1), with_names=st.booleans())
+def test_clean_answers_as_before_and_never_hides_a_diagnostic(value, depth: int, with_names: bool) -> None:
+    known = NAMESPACES | {"b"} if with_names else None
+    assert clean(value, depth, known) == _clean_before(value, depth, known)
+    if clean(value, 0, known):
+        w = Walker("p", "w", Known(), None)
+        w.names = known if known is not None else NAMESPACES
+        w.check_values(value, ("input",), names=with_names)
+        assert w.diags == []
