@@ -16,6 +16,7 @@ from attune.workflows.rules import (
     TASK_FIELDS,
     TASK_TYPES,
     action_ref_ok,
+    clean,
     empty,
     is_int,
     is_number,
@@ -128,7 +129,7 @@ class TaskWalker(FieldWalker):
         if inp is not None:
             if type(inp) is not dict:
                 self.wrong_type((*path, "input"), "a mapping", inp)
-            else:
+            elif not clean(inp, 0, self.names):  # else nothing to report: no path built
                 self.check_values(inp, (*path, "input"), names=True)
         out["input"] = inp if type(inp) is dict else {}
 

@@ -107,9 +107,17 @@ class TransitionWalker(Walker):
             item: dict[str, Any] = {}
             when = tr.get("when", MISSING)
             if when is not MISSING:
-                item["when"] = self.check_expression(when, (*path, i, "when"))
+                if type(when) is str and self.sound_expression(when):
+                    item["when"] = when  # the common case, without building its path
+                else:
+                    item["when"] = self.check_expression(when, (*path, i, "when"))
             pub = tr.get("publish")
-            item["publish"] = [] if pub is None else self.publish(pub, (*path, i, "publish"))
+            if pub is None:
+                item["publish"] = []
+            elif type(pub) is list and self.sound_publish(pub):
+                item["publish"] = list(pub)  # what ``publish`` returns when it has nothing to say
+            else:
+                item["publish"] = self.publish(pub, (*path, i, "publish"))
             do = tr.get("do")
             if do is None:
                 item["do"] = []
@@ -131,6 +139,17 @@ class TransitionWalker(Walker):
                 item[CHART_META] = tr[CHART_META]
             out.append(item)
         return out
+
+    def sound_publish(self, pub: list[Any]) -> bool:
+        """Whether every item is a ``{name: value}`` that ``publish`` keeps as it is, silently."""
+        names = self.names
+        for item in pub:
+            if type(item) is not dict or len(item) != 1:
+                return False
+            ((k, v),) = item.items()
+            if type(k) is not str or not var_name_ok(k) or not clean(v, 0, names):
+                return False
+        return True
 
     def publish(self, pub: Any, path: Path) -> list[str | dict[str, Any]]:
         if pub is None:

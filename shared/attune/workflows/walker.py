@@ -152,12 +152,15 @@ class Walker:
             elif names:
                 self.check_names(v, path)
 
+    def sound_expression(self, value: str) -> bool:
+        """Whether ``check_expression`` has nothing to say of this string (the common case)."""
+        sound, names = expression_check(value)
+        return sound and names <= self.names and bool(value.strip())
+
     def check_expression(self, value: Any, path: Path) -> Any:
         """Checks a field that holds one expression; returns its value (a scalar as text)."""
-        if type(value) is str:
-            sound, names = expression_check(value)
-            if sound and names <= self.names and value.strip():
-                return value  # the common case
+        if type(value) is str and self.sound_expression(value):
+            return value  # the common case
         else:
             value = self.text(value, path)
         if type(value) is not str:
