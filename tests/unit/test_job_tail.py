@@ -54,8 +54,8 @@ def test_finish_writes_the_state_the_success_and_the_lease_together(session: Ses
     tail = Pipeline(session)
     result = engine.sync_whole(session, target, tail=tail)
     assert session.execute(text("SELECT count(*) FROM pack_sync_state")).scalar_one() == 0  # queued, not sent
-    job.progress_done = job.progress_total = result.loaded_count
-    finish(session, job, result, task=leases.RUN, tail=tail)
+    finish(session, job, result, task=leases.RUN, progress=(result.loaded_count, result.loaded_count), tail=tail)
+    assert not session.dirty  # the ORM's job told, not made dirty
     session.commit()
     session.expire_all()
     stored = jobs.get_job(session, target.job_id)  # read back from the row

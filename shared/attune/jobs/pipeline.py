@@ -227,13 +227,21 @@ def _duration(job: Job) -> float | None:
     return (job.finished_at - job.started_at).total_seconds() if job.finished_at and job.started_at else None
 
 
-def finish(s: Session, job: Job, result: JobResult, *, task: str, tail: Pipeline | None = None) -> None:
-    """Stores the job's result and marks it succeeded (committed by the caller's scope),
-    giving back the lease of the task that did it: one round trip, with what the job left
-    in ``tail`` (its pack's stored state)."""
+def finish(
+    s: Session,
+    job: Job,
+    result: JobResult,
+    *,
+    task: str,
+    progress: tuple[int, int | None],
+    tail: Pipeline | None = None,
+) -> None:
+    """Stores the job's result and progress (done, total) and marks it succeeded (committed
+    by the caller's scope), giving back the lease of the task that did it: one round trip,
+    with what the job left in ``tail`` (its pack's stored state)."""
     result.job_id = job.id
     tail = Pipeline(s) if tail is None else tail
-    jobs.mark_succeeded(s, job, result, into=tail)
+    jobs.mark_succeeded(s, job, result, into=tail, progress=progress)
     leases.release(s, job.id, task, into=tail)
     tail.run()
     metrics.record_job(job.kind, "succeeded", _duration(job), result)
@@ -304,11 +312,11 @@ def work(job_id: uuid.UUID, kind: str, settings: Settings, *, bind: Connection |
             target = _target(s, settings, job, pack)
             if kind == JobKind.VALIDATE.value:
                 checked = engine.validate(s, target, progress=_Progress(job_id))
-                job.progress_done = job.progress_total = checked.validated_count
+                count = checked.validated_count
                 result: JobResult = checked
             elif kind == JobKind.PLAN.value:
                 planned = dry_run.plan(s, target, progress=_Progress(job_id))
-                job.progress_done = job.progress_total = planned.loaded_count
+                count = planned.loaded_count
                 result = planned
             else:
                 plan = engine.decide_fan_out(s, target, chunk_size=settings.sync.chunk_size)
@@ -320,12 +328,13 @@ def work(job_id: uuid.UUID, kind: str, settings: Settings, *, bind: Connection |
                     request = push.PushRequest.of(job.options)
                     whole = functools.partial(engine.sync_whole, s, target, prefetched=plan, progress=progress)
                     result = push.run(s, target, request, whole)
-                    job.progress_done = job.progress_total = result.plan.loaded_count
+                    count = result.plan.loaded_count
                 else:
                     tail = Pipeline(s)
                     result = engine.sync_whole(s, target, prefetched=plan, progress=progress, tail=tail)
-                    job.progress_done = job.progress_total = result.loaded_count
-            finish(s, job, result, task=leases.RUN, tail=tail)
+                    count = result.loaded_count
+            # the ORM's job is told its progress with its success: nothing left for a flush
+            finish(s, job, result, task=leases.RUN, progress=(count, count), tail=tail)
             status = JobStatus.SUCCEEDED.value
     except Exception as exc:
         fail(job_id, exc)
@@ -414,11 +423,11 @@ def run_finish(job_id: uuid.UUID) -> dict[str, Any]:
                     s, target, push.PushRequest.of(job.options), lambda: engine.finish_chunked(s, target)
                 )
                 store.drop(s, job_id)  # the staging rows of a sync rolled back
-                job.progress_done = job.progress_total or result.plan.loaded_count  # type: ignore[union-attr]
+                count = result.plan.loaded_count  # type: ignore[union-attr]
             else:
                 result = engine.finish_chunked(s, target)
-                job.progress_done = job.progress_total or result.loaded_count
-            finish(s, job, result, task=leases.FINISH)
+                count = result.loaded_count
+            finish(s, job, result, task=leases.FINISH, progress=(job.progress_total or count, job.progress_total))
             status = JobStatus.SUCCEEDED.value
     except Exception as exc:
         leases.let_go([(job_id, leases.FINISH)])  # claimed perhaps (its commit failing): never renewed idle

@@ -186,18 +186,21 @@ def set_progress(session: Session, job_id: uuid.UUID, done: int, total: int | No
     repository.set_fields(session, job_id, progress_done=done, progress_total=total)
 
 
-def mark_succeeded(session: Session, job: Job, result: JobResult, into: Pipeline) -> None:
+def mark_succeeded(
+    session: Session, job: Job, result: JobResult, into: Pipeline, progress: tuple[int, int | None]
+) -> None:
     """The job's row written by one UPDATE of constant text, queued ``into`` the caller's
-    pipeline (its progress as the caller set it on ``job``), and ``job`` told so without a
-    flush of the ORM's (about 0.6 ms of a worker's CPU per small pack's job, issue 15)."""
+    pipeline, with its progress (done, total), and ``job`` told so without making it dirty:
+    no flush of the ORM's (a flush that found nothing to write still cost 0.2 ms, and an
+    ORM UPDATE 0.6 ms, of a worker's CPU per small pack's job, issue 15)."""
     values: dict[str, Any] = {
         "status": JobStatus.SUCCEEDED.value,
         "summary": summarise(result),
         "finished_at": utcnow(),
-        "progress_done": job.progress_done,
-        "progress_total": job.progress_total,
+        "progress_done": progress[0],
+        "progress_total": progress[1],
     }
-    for name, value in values.items():  # the ORM's view: nothing of these left to flush
+    for name, value in values.items():
         set_committed_value(job, name, value)
     into.add(repository.SUCCEEDED, {"id": job.id, "result": dump_result(result), **values})  # the result: JSON text
     session.expire(job, ["result"])  # read back as JSON, not as the fragment written
