@@ -84,3 +84,29 @@ def test_one_statement_registers_what_the_four_do(pg: Session, steps) -> None:
             else:
                 assert updated == at
         pg.commit()
+
+
+# Any text an action file's fields can hold once checked (no NUL, no lone surrogate: the
+# checker refuses both): quotes, backslashes, control characters, any script. The rows
+# travel as one JSON document; each field must arrive as the four statements write it.
+field_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(label=field_text, description=st.one_of(st.none(), field_text), entry=field_text, name=field_text)
+def test_any_text_arrives_as_the_four_statements_write_it(pg: Session, label, description, entry, name) -> None:
+    pg.execute(text("DELETE FROM actions"))
+    pg.execute(text("DELETE FROM packs"))
+    pg.commit()
+    pack = _pack(pg, "a").id
+    meta = {"label": label, "description": description, "runner_type": "python", "entry_point": entry,
+            "parameters": {name: {"type": "string", "default": label}}}  # fmt: skip
+    actions = [ActionResult("a.x", "x", "actions/x.yaml", "h", meta, [])]
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    nested = pg.begin_nested()
+    expected = register_generic(pg, pack, actions, at)
+    wanted = _rows(pg)
+    nested.rollback()
+    assert register_actions(pg, pack, actions, at) == expected
+    assert _rows(pg) == wanted
+    pg.rollback()

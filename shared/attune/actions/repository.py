@@ -36,18 +36,18 @@ def upsert_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     upsert(session, Action.__table__, rows, key="ref", update=_UPDATE)  # type: ignore[attr-defined]
 
 
-# Postgres: a pack's actions registered in one statement of constant text (the rows as
-# arrays): refs another pack holds are left to it (reported), the others inserted or, where
-# changed, updated, the pack's actions whose file is gone deleted. An action whose row already
-# says what its file says is not written (its updated_at stays).
+# Postgres: a pack's actions registered in one statement of constant text (the rows as one
+# JSON array, each action's parameters in it as JSON text: eight arrays cost the driver 0.2 ms
+# of a worker's CPU per pack to encode): refs another pack holds are left to it (reported),
+# the others inserted or, where changed, updated, the pack's actions whose file is gone
+# deleted. An action whose row already says what its file says is not written (its
+# updated_at stays).
 REGISTER_PG = text(
     """
     WITH input AS (
-        SELECT * FROM unnest(CAST(:refs AS TEXT[]), CAST(:labels AS TEXT[]), CAST(:descriptions AS TEXT[]),
-                             CAST(:runner_types AS TEXT[]), CAST(:entry_points AS TEXT[]),
-                             CAST(:parameters AS TEXT[]), CAST(:source_files AS TEXT[]),
-                             CAST(:content_hashes AS TEXT[]))
-            AS u(ref, label, description, runner_type, entry_point, parameters, source_file, content_hash)
+        SELECT * FROM json_to_recordset(CAST(:actions AS JSON))
+            AS u(ref TEXT, label TEXT, description TEXT, runner_type TEXT, entry_point TEXT, parameters TEXT,
+                 source_file TEXT, content_hash TEXT)
     ), taken AS (
         SELECT a.ref FROM actions a JOIN input i ON i.ref = a.ref WHERE a.pack_id <> :pack_id
     ), kept AS (
@@ -82,18 +82,20 @@ Meta = tuple[str, str, str, dict[str, Any]]  # an action's ref, source file, con
 def register_params(pack_id: int, metas: Sequence[Meta], now: Any) -> dict[str, Any]:
     """REGISTER_PG's parameters: the pack's actions become those of ``metas`` (each readable
     action file's); its rows are the refs another pack holds (not taken over)."""
-    cols: dict[str, list[Any]] = {k: [] for k in ("refs", "labels", "descriptions", "runner_types", "entry_points",
-                                                  "parameters", "source_files", "content_hashes")}  # fmt: skip
-    for ref, source_file, content_hash, meta in metas:
-        cols["refs"].append(ref)
-        cols["labels"].append(meta["label"])
-        cols["descriptions"].append(meta["description"])
-        cols["runner_types"].append(meta["runner_type"])
-        cols["entry_points"].append(meta["entry_point"])
-        cols["parameters"].append(dumps_json(meta["parameters"]))  # None: JSON null, as the ORM writes it
-        cols["source_files"].append(source_file)
-        cols["content_hashes"].append(content_hash)
-    return {**cols, "pack_id": pack_id, "now": now}
+    rows = [
+        {
+            "ref": ref,
+            "label": meta["label"],
+            "description": meta["description"],
+            "runner_type": meta["runner_type"],
+            "entry_point": meta["entry_point"],
+            "parameters": dumps_json(meta["parameters"]),  # None: JSON null, as the ORM writes it
+            "source_file": source_file,
+            "content_hash": content_hash,
+        }
+        for ref, source_file, content_hash, meta in metas
+    ]
+    return {"actions": dumps_json(rows), "pack_id": pack_id, "now": now}
 
 
 def delete_missing(session: Session, pack_id: int, keep: set[str]) -> None:
