@@ -71,3 +71,11 @@ class Pipeline:
             out.append(cur.fetchall() if cur.description is not None else [])
             cur.close()
         return out
+
+
+def execute(session: Session, stmt: TextClause, params: Mapping[str, Any], into: Pipeline | None) -> None:
+    """Runs a write now, or queues it ``into`` a caller's pipeline (sent with its other writes)."""
+    if into is None:
+        session.execute(stmt, params)
+    else:
+        into.add(stmt, params)

@@ -35,6 +35,7 @@ from sqlmodel import Session
 from attune.broker import send
 from attune.broker.names import TaskName
 from attune.config import get_settings
+from attune.db import pipeline
 from attune.db.engine import session_scope
 from attune.db.pipeline import Pipeline
 from attune.db.types import utcnow
@@ -231,10 +232,7 @@ _RELEASE = text("DELETE FROM job_leases WHERE job_id = :job_id AND task = :task"
 
 def release(session: Session, job_id: uuid.UUID, task: str, *, into: Pipeline | None = None) -> None:
     """Gives the task's lease back (``into``: queued there, sent with the caller's writes)."""
-    if into is None:
-        session.execute(_RELEASE, {"job_id": job_id, "task": task})
-    else:
-        into.add(_RELEASE, {"job_id": job_id, "task": task})
+    pipeline.execute(session, _RELEASE, {"job_id": job_id, "task": task}, into)
 
 
 def release_all(session: Session, job_id: uuid.UUID) -> None:

@@ -32,13 +32,13 @@ import os
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
-from sqlalchemy import TextClause, bindparam, text
+from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
 from attune import __version__
+from attune.db import pipeline
 from attune.db.pipeline import Pipeline
 from attune.sync.models import STATUS_FILE_ERROR
 from attune.sync.schemas import SyncResult, summarise, trusted_entry
@@ -234,15 +234,8 @@ def save(
     settled = settled_result(result)
     params = {"p": pack_id, "f": fingerprint, "e": e, "r": settled.model_dump_json(),
               "s": orjson.dumps(summarise(settled)).decode()}  # fmt: skip
-    _run(session, _SAVE, params, into)
+    pipeline.execute(session, _SAVE, params, into)
 
 
 def forget(session: Session, pack_id: int, *, into: Pipeline | None = None) -> None:
-    _run(session, _FORGET, {"p": pack_id}, into)
-
-
-def _run(session: Session, stmt: TextClause, params: dict[str, Any], into: Pipeline | None) -> None:
-    if into is None:
-        session.execute(stmt, params)
-    else:
-        into.add(stmt, params)
+    pipeline.execute(session, _FORGET, {"p": pack_id}, into)

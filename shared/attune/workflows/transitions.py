@@ -141,15 +141,18 @@ class TransitionWalker(Walker):
         return out
 
     def sound_publish(self, pub: list[Any]) -> bool:
-        """Whether every item is a ``{name: value}`` that ``publish`` keeps as it is, silently."""
-        names = self.names
-        for item in pub:
-            if type(item) is not dict or len(item) != 1:
-                return False
-            ((k, v),) = item.items()
-            if type(k) is not str or not var_name_ok(k) or not clean(v, 0, names):
+        """Whether ``publish`` keeps every item as it is, silently."""
+        for item in pub:  # noqa: SIM110 - a loop is faster than all() on this hot path
+            if not self.silent_item(item):
                 return False
         return True
+
+    def silent_item(self, item: Any) -> bool:
+        """A ``{name: value}`` that ``publish`` keeps as it is, with nothing to report."""
+        if type(item) is not dict or len(item) != 1:
+            return False
+        ((k, v),) = item.items()
+        return type(k) is str and var_name_ok(k) and clean(v, 0, self.names)
 
     def publish(self, pub: Any, path: Path) -> list[str | dict[str, Any]]:
         if pub is None:
@@ -160,11 +163,9 @@ class TransitionWalker(Walker):
             return []
         out: list[str | dict[str, Any]] = []
         for i, item in enumerate(pub):
-            if type(item) is dict and len(item) == 1:
-                ((k, v),) = item.items()
-                if type(k) is str and var_name_ok(k) and clean(v, 0, self.names):
-                    out.append(item)  # the common case
-                    continue
+            if self.silent_item(item):
+                out.append(item)  # the common case
+                continue
             p = (*path, i)
             if type(item) is str:
                 if not var_name_ok(item):  # a name published from the result

@@ -159,8 +159,9 @@ class Walker:
 
     def check_expression(self, value: Any, path: Path) -> Any:
         """Checks a field that holds one expression; returns its value (a scalar as text)."""
-        if type(value) is str and self.sound_expression(value):
-            return value  # the common case
+        if type(value) is str:
+            if self.sound_expression(value):
+                return value  # the common case
         else:
             value = self.text(value, path)
         if type(value) is not str:
