@@ -14,6 +14,7 @@ again on its own (jobs/leases.py).
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from types import SimpleNamespace
@@ -24,7 +25,7 @@ from sqlmodel import Session
 
 from attune.access.principal import Principal
 from attune.broker import send
-from attune.broker.notify import publish_done, publish_done_many
+from attune.broker.notify import publish_done_many
 from attune.config import Settings, get_settings
 from attune.db.engine import get_engine, session_scope
 from attune.db.types import utcnow
@@ -32,7 +33,7 @@ from attune.errors import DependencyUnavailable
 from attune.jobs import leases, replay
 from attune.jobs import service as jobs
 from attune.jobs.models import JobKind, JobStatus, JobTrigger
-from attune.jobs.pipeline import FINISHED, DatabaseUnavailable, fail, transient, work
+from attune.jobs.pipeline import FINISHED, DatabaseUnavailable, Turn, fail, marks_next, transient, work
 from attune.jobs.repository import Queued
 from attune.observability import metrics
 from attune.packs import service as packs
@@ -124,6 +125,8 @@ def run_group(job_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
     claimed, prints = _begin_group(job_ids)
     statuses: dict[str, int] = {}
     done = 0
+    running: uuid.UUID | None = None  # the job that the previous one's success marked running
+    told = _Done(settings)
 
     def count(status: str | None) -> None:
         statuses[status or "running"] = statuses.get(status or "running", 0) + 1
@@ -136,27 +139,61 @@ def run_group(job_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
                 if fprint is not None:
                     run.append((job, fprint))
                 if run and (fprint is None or i == len(claimed) - 1):
+                    told.flush()
                     for status in _replay_run(conn, settings, run):
                         count(status)
                     done += len(run)
                     run = []
                 if fprint is None:
-                    status = _work(conn, settings, job)
+                    # the next job, when it has no stored state (so no replay: it runs the
+                    # full path too), is marked running by this one's last round trip
+                    nxt = claimed[i + 1] if i + 1 < len(claimed) else None
+                    then = nxt.id if nxt is not None and (nxt.pack_id or 0) not in prints else None
+                    turn = Turn(unstored=(job.pack_id or 0) not in prints, then=then)
+                    status = _work(conn, settings, job, turn, running)
+                    running = then if marks_next(job.kind, status) else None
                     done += 1
                     if status is not None:
-                        publish_done(settings, job.id, status)
+                        told.add(job.id, status)
                     count(status)
     finally:
+        told.flush()
         if done < len(claimed):  # a retry (the database away) or another worker takes them
             leases.let_go([(j.id, leases.RUN) for j in claimed[done:]])
     return {"jobs": len(job_ids), "ran": len(claimed), "statuses": statuses}
 
 
-def _work(conn: Connection, settings: Settings, job: Queued) -> str | None:
+class _Done:
+    """The "done" messages of a group's jobs, a few per round trip to Redis (one per job
+    cost a worker 0.2 ms per small pack): sent when eight wait or the first has waited
+    50 ms, before a run of replays and when the group ends."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pending: list[tuple[uuid.UUID, str]] = []
+        self.since = 0.0
+
+    def add(self, job_id: uuid.UUID, status: str) -> None:
+        if not self.pending:
+            self.since = time.monotonic()
+        self.pending.append((job_id, status))
+        if len(self.pending) >= 8 or time.monotonic() - self.since > 0.05:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            publish_done_many(self.settings, self.pending)
+            self.pending = []
+
+
+def _work(conn: Connection, settings: Settings, job: Queued, turn: Turn, running: uuid.UUID | None) -> str | None:
     """A group's job that is not replayed: marked running when its turn comes (the replayed
-    ones go from queued to succeeded in one write), then ``pipeline.work``."""
+    ones go from queued to succeeded in one write; ``running``: the job the previous one
+    marked so), then ``pipeline.work``."""
     try:
-        if conn.dialect.name == "postgresql":
+        if running == job.id:
+            pass
+        elif conn.dialect.name == "postgresql":
             replay.mark_running(conn, job.id)  # one round trip
         else:
             with session_scope(conn) as s:
@@ -165,7 +202,7 @@ def _work(conn: Connection, settings: Settings, job: Queued) -> str | None:
         if transient(exc):
             raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
         raise
-    return work(job.id, job.kind, settings, bind=conn)
+    return work(job.id, job.kind, settings, bind=conn, turn=turn)
 
 
 def _unchanged(settings: Settings, job: Queued, stored: fingerprint.Stored | None) -> str | None:
@@ -196,7 +233,7 @@ def _replay_run(conn: Connection, settings: Settings, run: list[tuple[Queued, st
     for k, (job, fprint) in enumerate(run):
         status = _replay(conn, job, fprint) if answers is None else _replayed(job, answers[k])
         if status is None:
-            status = _work(conn, settings, job)
+            status = _work(conn, settings, job, Turn(), None)
         if status is not None:
             finished.append((job.id, status))
         statuses.append(status)

@@ -17,6 +17,7 @@ of jobs, queues or notifications.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
@@ -300,7 +301,25 @@ def run(job_id: uuid.UUID) -> dict[str, Any]:
     return {"job_id": str(job_id), "status": "running"}  # split into chunks
 
 
-def work(job_id: uuid.UUID, kind: str, settings: Settings, *, bind: Connection | None = None) -> str | None:
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """What a bulk sync's group tells ``work`` of a job: that its pack had no stored state
+    when the group began (no replay to ask for), and the group's next job, marked running
+    by this sync's last round trip and committed with its success (``marks_next``)."""
+
+    unstored: bool = False
+    then: uuid.UUID | None = None
+
+
+def marks_next(kind: str, status: str | None) -> bool:
+    """Whether ``work`` with a Turn's ``then`` marked that job running: a sync that succeeded
+    whole (its last writes carried the statement; a failure rolled it back)."""
+    return kind == JobKind.SYNC.value and status == JobStatus.SUCCEEDED.value
+
+
+def work(
+    job_id: uuid.UUID, kind: str, settings: Settings, *, bind: Connection | None = None, turn: Turn = Turn()
+) -> str | None:
     """Runs a job whose lease this process holds: its status at the end (None: split into
     chunks, which finish it). A transient database failure raises DatabaseUnavailable.
     ``bind``: the connection of its transaction (a group's), else one from the pool."""
@@ -310,6 +329,8 @@ def work(job_id: uuid.UUID, kind: str, settings: Settings, *, bind: Connection |
         with leases.working_on(job_id, leases.RUN), session_scope(bind) as s:
             job, pack = jobs.get_job_with_pack(s, job_id)
             target = _target(s, settings, job, pack)
+            if turn.unstored:
+                target = dataclasses.replace(target, replay=False)
             if kind == JobKind.VALIDATE.value:
                 checked = engine.validate(s, target, progress=_Progress(job_id))
                 count = checked.validated_count
@@ -331,6 +352,8 @@ def work(job_id: uuid.UUID, kind: str, settings: Settings, *, bind: Connection |
                     count = result.plan.loaded_count
                 else:
                     tail = Pipeline(s)
+                    if turn.then is not None:
+                        jobs.mark_running_into(tail, turn.then)
                     result = engine.sync_whole(s, target, prefetched=plan, progress=progress, tail=tail)
                     count = result.loaded_count
             # the ORM's job is told its progress with its success: nothing left for a flush

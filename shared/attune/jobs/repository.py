@@ -86,6 +86,14 @@ def set_fields(session: Session, job_id: uuid.UUID, **values: Any) -> None:
     session.execute(sa.update(_JOBS).where(_JOBS.c.id == job_id).values(**values))
 
 
+# A group's next job marked running by the statement its previous job's success sends
+# (``service.mark_running_into``): its start and one more attempt, as ``mark_running``.
+RUNNING = text(
+    "UPDATE jobs SET status = 'running', started_at = :started_at, finished_at = NULL, error = NULL, "
+    "attempts = attempts + 1 WHERE id = :id"
+).bindparams(*_typed("id", "started_at"))
+
+
 def mark_running(session: Session, job_ids: Sequence[uuid.UUID], now: datetime) -> None:
     session.execute(
         update(Job)

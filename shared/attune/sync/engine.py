@@ -36,6 +36,7 @@ from attune.errors import AttuneError
 from attune.packs.models import Pack
 from attune.sync import cache, fingerprint, history, store, write
 from attune.sync.cache import KnownRefs, Prefetched, Resolver
+from attune.sync.listing import Listing
 from attune.sync.models import ERROR_STATUSES, STATUS_UNCHANGED, STATUS_UNCHANGED_ERROR
 from attune.sync.schemas import (
     DIRECTORY_NOT_FOUND,
@@ -61,8 +62,6 @@ from attune.workflows.context import Known, Link
 from attune.workflows.diagnostics import Diagnostic
 from attune.workflows.loader import (
     LINKED_FOLDER,
-    WORKFLOW_EXTENSIONS,
-    WORKFLOW_SUFFIX,
     Selection,
     SourceFile,
     list_workflow_files,
@@ -98,6 +97,10 @@ class Target:
     # a pushed version's sha256: content that is the same on every worker (its folders'
     # identity differs from one worker's copy to another's, and is not compared)
     sha256: str = ""
+    # whether a stored state may answer: False when a bulk sync's group found none for the
+    # pack when it began (a cold pack: no replay to ask for; should another sync have stored
+    # one since, the full path answers the same)
+    replay: bool = True
 
     @classmethod
     def of(cls, settings: Settings, *, job_id: uuid.UUID, pack: Pack, options: dict[str, Any], author: str) -> Target:
@@ -195,46 +198,6 @@ class Slice:
 WHOLE = Slice()
 
 
-class Listing:
-    """The pack's workflow files (paths in the pack), listed once and only when asked. Whether
-    a ref is one of the pack's workflows is answered without listing (a chunk of a large pack
-    asks it of the few refs its tasks call, and listing 10,000 files per chunk cost more)."""
-
-    __slots__ = ("_paths", "_prefix", "_root")
-
-    def __init__(self, target: Target, paths: list[str] | None = None) -> None:
-        self._root = target.root
-        self._prefix = target.pack_ref + "."
-        self._paths = paths
-
-    def paths(self) -> list[str]:
-        if self._paths is None:
-            self._paths = list_workflow_files(self._root) or []
-        return self._paths
-
-    def has_ref(self, ref: str) -> bool:
-        """Whether a regular file of either layout names the workflow ``ref`` (what the listing
-        would hold: ``workflows/`` or ``actions/workflows/``, ``x.yaml``, ``x.yml`` or
-        ``x.workflow.yaml|yml``); the caller (KnownRefs) asks once per ref."""
-        if not ref.startswith(self._prefix):
-            return False
-        stem = ref[len(self._prefix) :]
-        if not stem or "/" in stem or "\0" in stem:
-            return False
-        # x.workflow.yaml names x: a stem ending so comes only from a file with the suffix twice
-        middles = (WORKFLOW_SUFFIX,) if stem.endswith(WORKFLOW_SUFFIX) else ("", WORKFLOW_SUFFIX)
-        for folder in ("workflows", LINKED_FOLDER):
-            for middle in middles:
-                for ext in WORKFLOW_EXTENSIONS:
-                    try:
-                        mode = os.lstat(self._root / folder / f"{stem}{middle}{ext}").st_mode
-                    except (OSError, ValueError):
-                        continue
-                    if stat.S_ISREG(mode):
-                        return True
-        return False
-
-
 def _context(session: Session, target: Target, listing: Listing) -> Context:
     """The pack's actions and what its tasks may call. Its notes are the actions listing's;
     ``listing_notes`` adds what the workflow files' listing says."""
@@ -282,15 +245,22 @@ class _Checked:
 
 
 def _read_and_check(
-    session: Session, target: Target, ctx: Context, part: Slice, prefetched: Prefetched | None
+    session: Session,
+    target: Target,
+    ctx: Context,
+    part: Slice,
+    prefetched: Prefetched | None,
+    read: dict[str, store.CachedFile] | None = None,
 ) -> tuple[_Checked, list[Diagnostic], set[str]]:
     """Lists (the slice's files only, when it names them), reads and checks the pack's workflow files,
-    skipping those unchanged since the cached check. Returns what it found, the listing's
-    notes and the cached files' paths."""
+    skipping those unchanged since the cached check (``read``: the cache when the caller read
+    it). Returns what it found, the listing's notes and the cached files' paths."""
     if target.force:
         cached: dict[str, store.CachedFile] = {}
     elif prefetched is not None:
         cached = prefetched.cache
+    elif read is not None:
+        cached = read
     else:
         cached = cache.read_cache(session, target.pack_id, part.names)
     resolver = ctx.resolver
@@ -336,20 +306,24 @@ def sync_whole(
     files read are staged; the unchanged ones' outcome is read from pack_files. ``tail``:
     where the pack's stored state is queued, for the caller to send with its own last
     writes (the job's row, its lease) in one round trip."""
-    store.lock_pack(session, target.pack_id)
+    read = None
+    if target.replay or target.force or prefetched is not None:
+        store.lock_pack(session, target.pack_id)
+    else:  # no replay to try: the lock and the cache in one round trip
+        read = store.lock_and_read_cache(session, target.pack_id)
     reason, folders = inspect_folders(target.root)
     if reason is not None:
         return SyncResult.refused(target.pack_ref, reason, str(target.root))
     fprint = None
     if prefetched is None and not target.sha256:  # a small pack from disk (a large one has a prefetch)
         fprint = fingerprint.compute(target.root, folders, max_file_size=target.max_file_size)
-        if fprint is not None and not target.force:
+        if fprint is not None and not target.force and target.replay:
             replayed = fingerprint.replay(session, target.pack_id, fprint)
             if replayed is not None:
                 return replayed  # nothing changed: what the full path would answer, nothing written
     ctx = _context(session, target, Listing(target, prefetched.names if prefetched is not None else None))
     ctx.progress = progress
-    checked, notes, cached = _read_and_check(session, target, ctx, WHOLE, prefetched)
+    checked, notes, cached = _read_and_check(session, target, ctx, WHOLE, prefetched, read)
     ctx.notes = [*ctx.notes, *listing_notes(ctx, checked.listed), *notes]
     _check_unchanged_folders(target, folders)
     store.stage_rows(session, checked.rows)

@@ -82,6 +82,22 @@ def lock_pack(session: Session, pack_id: int) -> None:
         session.execute(_LOCK, {"ns": LOCK_NAMESPACE, "id": pack_id})
 
 
+def lock_and_read_cache(session: Session, pack_id: int) -> dict[str, CachedFile]:
+    """``lock_pack``, then the pack's whole file cache as read under the lock: one round trip
+    on Postgres (the lock's statement done before the read's begins, each its own snapshot),
+    where a cold small pack of a bulk sync made two (issue 15)."""
+    if _sqlite(session):
+        lock_pack(session, pack_id)
+        return cached_files_of_pack(session, pack_id)
+    raw = session.connection().connection.driver_connection
+    with raw.pipeline():  # type: ignore[union-attr]
+        raw.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, pack_id))  # type: ignore[union-attr]
+        cur = raw.cursor()  # type: ignore[union-attr]
+        cur.execute(_CACHED.replace(":p", "%s"), (pack_id,))
+    with cur:
+        return {r[0]: CachedFile(*r[1:]) for r in cur.fetchall()}
+
+
 def cached_files(session: Session, pack_id: int, files: Sequence[str]) -> dict[str, CachedFile]:
     if _sqlite(session):  # no arrays: an expanding IN, in batches under the parameter limit
         stmt = text(_CACHED + " AND source_file IN :files").bindparams(bindparam("files", expanding=True))
