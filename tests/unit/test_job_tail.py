@@ -6,9 +6,10 @@ bulk sync is cut into; the validator's fast test of values against ``check_value
 from __future__ import annotations
 
 import math
+import uuid
 from pathlib import Path
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlmodel import Session
@@ -43,6 +44,28 @@ def test_pipeline_runs_statements_without_rows_on_both_dialects(session: Session
     assert Pipeline(session).run() == []
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ok=st.integers(-5, 5), given_ok=st.booleans(), extra=st.booleans())
+def test_pipeline_binds_as_sqlalchemy_does(session: Session, ok: int, given_ok: bool, extra: bool) -> None:
+    """A statement's own parameter values (``bindparam("ok", 3)``) apply unless the call gives
+    one; typed parameters are converted by their types; keys the statement does not name are
+    ignored: what ``session.execute`` binds, on both dialects."""
+    from sqlalchemy import bindparam
+
+    from attune.jobs.models import Job
+
+    stmt = text("SELECT :ok + 1, :j, :name").bindparams(
+        bindparam("ok", 3),
+        bindparam("j", type_=Job.__table__.c.id.type),  # type: ignore[attr-defined]
+    )
+    job_id = uuid.uuid4()
+    params = {"j": job_id, "name": "x", **({"ok": ok} if given_ok else {}), **({"unused": 1} if extra else {})}
+    p = Pipeline(session)
+    at = p.add(stmt, params)
+    assert p.run()[at] == [tuple(session.execute(stmt, params).one())]
+    session.rollback()
+
+
 def test_finish_writes_the_state_the_success_and_the_lease_together(session: Session, tmp_path: Path) -> None:
     root = tmp_path / "packs"
     write_pack(root, "fin", {"a.yaml": workflow_yaml(), "b.yaml": workflow_yaml()})
@@ -56,6 +79,12 @@ def test_finish_writes_the_state_the_success_and_the_lease_together(session: Ses
     assert session.execute(text("SELECT count(*) FROM pack_sync_state")).scalar_one() == 0  # queued, not sent
     finish(session, job, result, task=leases.RUN, progress=(result.loaded_count, result.loaded_count), tail=tail)
     assert not session.dirty  # the ORM's job told, not made dirty
+    if session.get_bind().dialect.name == "postgresql":
+        # committed by finish's own round trip: another connection sees it before the scope ends
+        assert session.connection().connection.driver_connection.info.transaction_status.name == "IDLE"
+        with session.get_bind().connect() as other:
+            seen = other.execute(text("SELECT status FROM jobs WHERE id = :j"), {"j": target.job_id}).scalar_one()
+        assert seen == JobStatus.SUCCEEDED.value
     session.commit()
     session.expire_all()
     stored = jobs.get_job(session, target.job_id)  # read back from the row

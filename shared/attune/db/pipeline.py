@@ -41,6 +41,15 @@ class Pipeline:
         return len(self._calls) - 1
 
     def run(self) -> list[list[tuple[Any, ...]]]:
+        return self._run(b"")
+
+    def run_and_commit(self) -> list[list[tuple[Any, ...]]]:
+        """``run``, and on Postgres the transaction's COMMIT in the same round trip (the
+        caller's scope then finds nothing left to commit: the driver sends nothing for an
+        idle connection). Elsewhere the caller's scope commits, as after ``run``."""
+        return self._run(b"COMMIT")
+
+    def _run(self, then: bytes) -> list[list[tuple[Any, ...]]]:
         session, calls = self._session, self._calls
         if not calls:
             return []
@@ -66,6 +75,8 @@ class Pipeline:
                 cur = raw.cursor()
                 cur.execute(compiled.string, values)
                 cursors.append(cur)
+            if then:
+                raw.execute(then)
         out = []
         for cur in cursors:
             out.append(cur.fetchall() if cur.description is not None else [])

@@ -237,14 +237,14 @@ def finish(
     progress: tuple[int, int | None],
     tail: Pipeline | None = None,
 ) -> None:
-    """Stores the job's result and progress (done, total) and marks it succeeded (committed
-    by the caller's scope), giving back the lease of the task that did it: one round trip,
-    with what the job left in ``tail`` (its pack's stored state)."""
+    """Stores the job's result and progress (done, total), marks it succeeded and gives back
+    the lease of the task that did it, with what the job left in ``tail`` (its pack's stored
+    state), and commits: one round trip on Postgres (elsewhere the caller's scope commits)."""
     result.job_id = job.id
     tail = Pipeline(s) if tail is None else tail
     jobs.mark_succeeded(s, job, result, into=tail, progress=progress)
     leases.release(s, job.id, task, into=tail)
-    tail.run()
+    tail.run_and_commit()
     metrics.record_job(job.kind, "succeeded", _duration(job), result)
     log.info("job %s (%s of %s) succeeded in %.2f s", job.id, job.kind, job.pack_ref, _duration(job) or 0.0)
 
