@@ -175,3 +175,28 @@ def test_every_job_of_a_group_is_told_done_once(db, packs, configured) -> None:
         t.join()
         ps.close()
     assert sorted(got) == sorted((channel(j), "succeeded") for j in ids)
+
+
+def test_a_pack_deleted_before_its_turn_leaves_the_others_as_alone(db, packs, monkeypatch) -> None:
+    """The job marked running by its predecessor's success belongs to a pack deleted since:
+    the statement finds no row or a job without a pack; that job fails or is gone, and the
+    next one still marks itself and succeeds."""
+    from attune.db.engine import session_scope
+    from attune.jobs import bulk
+    from attune.packs import service as packs_service
+
+    refs = [f"gone{i}" for i in range(4)]
+    ids = _jobs(packs, refs)
+    real = bulk._work
+
+    def deleting(conn, settings, job, turn, running):
+        if job.pack_ref == "gone1":  # its predecessor marked it running; now its pack goes
+            with session_scope() as s:
+                packs_service.delete_pack(s, "gone1", by="test")
+        return real(conn, settings, job, turn, running)
+
+    monkeypatch.setattr(bulk, "_work", deleting)
+    bulk.run_group(ids)
+    rows = _rows(ids)
+    assert rows[ids[0]] == rows[ids[2]] == rows[ids[3]] == ("succeeded", 1, True, 3)
+    assert ids[1] not in rows or rows[ids[1]][0] == "failed"
