@@ -6,6 +6,7 @@ as it would alone: its row, its attempts, its message, its registry rows."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import uuid
@@ -48,6 +49,15 @@ def _rows(ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple]:
     return {uuid.UUID(str(r[0])): tuple(r[1:]) for r in rows if uuid.UUID(str(r[0])) in ids}
 
 
+def _times(ids: list[uuid.UUID]) -> list[tuple]:
+    """(started_at, finished_at) of each job, in the group's order."""
+    from attune.db.engine import session_scope
+    from attune.jobs import service as jobs
+
+    with session_scope() as s:
+        return [(j.started_at, j.finished_at) for j in (jobs.get_job(s, i) for i in ids)]
+
+
 class _Count:
     def __init__(self, monkeypatch, owner, name: str) -> None:
         self.calls: list[tuple] = []
@@ -81,6 +91,9 @@ def test_cold_jobs_are_marked_running_by_the_one_before_and_replay_nothing(db, p
     assert sum(len(m.calls) for m in marks) == 1
     assert replays.calls == []  # no pack had a stored state: nothing to ask
     assert _rows(ids) == dict.fromkeys(ids, ("succeeded", 1, True, 3))
+    times = _times(ids)
+    for before, after in itertools.pairwise(times):  # each started when the one before finished
+        assert after[0] == before[1], times
 
 
 def test_a_failed_job_leaves_its_successor_to_mark_itself(db, packs, monkeypatch) -> None:
@@ -102,6 +115,8 @@ def test_a_failed_job_leaves_its_successor_to_mark_itself(db, packs, monkeypatch
     out = bulk.run_group(ids)
     assert out["statuses"] == {"succeeded": 3, "failed": 1}
     assert sum(len(m.calls) for m in marks) == 2  # the first job, and the one after the failure
+    times = _times(ids)
+    assert times[1][1] <= times[2][0]  # the failed job's end before the next one's start
     rows = _rows(ids)
     assert rows[ids[1]][:2] == ("failed", 1)
     assert {rows[j] for j in (ids[0], ids[2], ids[3])} == {("succeeded", 1, True, 3)}
@@ -200,3 +215,27 @@ def test_a_pack_deleted_before_its_turn_leaves_the_others_as_alone(db, packs, mo
     rows = _rows(ids)
     assert rows[ids[0]] == rows[ids[2]] == rows[ids[3]] == ("succeeded", 1, True, 3)
     assert ids[1] not in rows or rows[ids[1]][0] == "failed"
+
+
+def test_a_done_message_waits_at_most_its_timer(monkeypatch) -> None:
+    """A job's message is sent once eight wait, or 50 ms after the first of them came,
+    whatever the group does meanwhile (a long job after it does not hold it back)."""
+    from attune.config import get_settings
+    from attune.jobs import bulk
+
+    sent: list[list] = []
+    monkeypatch.setattr(bulk, "publish_done_many", lambda settings, batch: sent.append(list(batch)))
+    done = bulk._Done(get_settings())
+    first = uuid.uuid4()
+    done.add(first, "succeeded")
+    deadline = time.monotonic() + 5
+    while not sent and time.monotonic() < deadline:  # no flush called: the timer sends it
+        time.sleep(0.01)
+    assert sent == [[(first, "succeeded")]]
+    many = [uuid.uuid4() for _ in range(8)]
+    for j in many:
+        done.add(j, "failed")
+    assert sent[1] == [(j, "failed") for j in many]  # eight: sent at once
+    done.flush()
+    time.sleep(0.1)
+    assert len(sent) == 2  # nothing left, nothing sent twice

@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from attune.broker.names import TaskName
 from attune.db.pipeline import Pipeline
+from attune.db.types import utcnow
 from attune.jobs import bulk, leases
 from attune.jobs import service as jobs
 from attune.jobs.models import JobStatus
@@ -42,6 +43,20 @@ def test_pipeline_runs_statements_without_rows_on_both_dialects(session: Session
     assert p.run() == [[], [("pl",)]]
     assert gone == 0 and rows == 1
     assert Pipeline(session).run() == []
+
+
+def test_statements_added_last_run_after_the_others(session: Session) -> None:
+    """``add_last`` statements go after every ``add``-ed one, whenever queued (a group's next
+    job marked running reads the finished_at its predecessor's success wrote); their rows
+    are not answered."""
+    p = Pipeline(session)
+    p.add_last(text("UPDATE packs SET label = label || '-last' WHERE ref = 'ord'"), {})
+    first = p.add(text("INSERT INTO packs (ref, label, version, tags, meta, created_at, updated_at) "
+                       "VALUES ('ord', 'first', '1', '[]', '{}', :now, :now)"), {"now": utcnow()})  # fmt: skip
+    read = p.add(text("SELECT label FROM packs WHERE ref = 'ord'"), {})
+    assert p.run() == [[], [("first",)]] and (first, read) == (0, 1)
+    assert session.execute(text("SELECT label FROM packs WHERE ref = 'ord'")).scalar_one() == "first-last"
+    session.rollback()
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

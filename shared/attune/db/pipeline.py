@@ -34,11 +34,17 @@ class Pipeline:
     def __init__(self, session: Session) -> None:
         self._session = session
         self._calls: list[tuple[TextClause, Mapping[str, Any]]] = []
+        self._last: list[tuple[TextClause, Mapping[str, Any]]] = []
 
     def add(self, stmt: TextClause, params: Mapping[str, Any]) -> int:
         """Queues ``stmt``; returns the index of its rows in ``run``'s answer."""
         self._calls.append((stmt, params))
         return len(self._calls) - 1
+
+    def add_last(self, stmt: TextClause, params: Mapping[str, Any]) -> None:
+        """Queues ``stmt`` after every statement ``add`` queues, before or after this call
+        (its rows are not answered)."""
+        self._last.append((stmt, params))
 
     def run(self) -> list[list[tuple[Any, ...]]]:
         return self._run(b"")
@@ -50,16 +56,18 @@ class Pipeline:
         return self._run(b"COMMIT")
 
     def _run(self, then: bytes) -> list[list[tuple[Any, ...]]]:
-        session, calls = self._session, self._calls
-        if not calls:
+        session, calls, last = self._session, self._calls, self._last
+        if not calls and not last:
             return []
-        self._calls = []
+        self._calls, self._last = [], []
+        answered = len(calls)
+        calls = calls + last
         if session.get_bind().dialect.name != "postgresql":
             out: list[list[tuple[Any, ...]]] = []
             for stmt, params in calls:
                 result: Any = session.execute(stmt, params)  # a CursorResult: a DELETE returns no rows
                 out.append([tuple(r) for r in result] if result.returns_rows else [])
-            return out
+            return out[:answered]
         if session.new or session.dirty or session.deleted:
             session.flush()  # as session.execute's autoflush would: the ORM's writes come first
         raw: Any = session.connection().connection.driver_connection
@@ -81,7 +89,7 @@ class Pipeline:
         for cur in cursors:
             out.append(cur.fetchall() if cur.description is not None else [])
             cur.close()
-        return out
+        return out[:answered]
 
 
 def execute(session: Session, stmt: TextClause, params: Mapping[str, Any], into: Pipeline | None) -> None:

@@ -14,7 +14,7 @@ again on its own (jobs/leases.py).
 from __future__ import annotations
 
 import logging
-import time
+import threading
 import uuid
 from collections.abc import Sequence
 from types import SimpleNamespace
@@ -165,25 +165,35 @@ def run_group(job_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
 
 class _Done:
     """The "done" messages of a group's jobs, a few per round trip to Redis (one per job
-    cost a worker 0.2 ms per small pack): sent when eight wait or the first has waited
-    50 ms, before a run of replays and when the group ends."""
+    cost a worker 0.2 ms per small pack): sent when eight wait, when the first has waited
+    50 ms (a timer: a long job after it does not hold it back), before a run of replays
+    and when the group ends."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.pending: list[tuple[uuid.UUID, str]] = []
-        self.since = 0.0
+        self.lock = threading.Lock()
+        self.timer: threading.Timer | None = None
 
     def add(self, job_id: uuid.UUID, status: str) -> None:
-        if not self.pending:
-            self.since = time.monotonic()
-        self.pending.append((job_id, status))
-        if len(self.pending) >= 8 or time.monotonic() - self.since > 0.05:
+        with self.lock:
+            self.pending.append((job_id, status))
+            full = len(self.pending) >= 8
+            if not full and self.timer is None:
+                self.timer = threading.Timer(0.05, self.flush)
+                self.timer.daemon = True
+                self.timer.start()
+        if full:
             self.flush()
 
     def flush(self) -> None:
-        if self.pending:
-            publish_done_many(self.settings, self.pending)
-            self.pending = []
+        with self.lock:
+            batch, self.pending = self.pending, []
+            timer, self.timer = self.timer, None
+        if timer is not None:
+            timer.cancel()  # (a no-op in the timer's own thread)
+        if batch:
+            publish_done_many(self.settings, batch)
 
 
 def _work(conn: Connection, settings: Settings, job: Queued, turn: Turn, running: uuid.UUID | None) -> str | None:

@@ -353,7 +353,7 @@ def work(
                 else:
                     tail = Pipeline(s)
                     if turn.then is not None:
-                        jobs.mark_running_into(tail, turn.then)
+                        jobs.mark_running_into(tail, turn.then, after=job_id)
                     result = engine.sync_whole(s, target, prefetched=plan, progress=progress, tail=tail)
                     count = result.loaded_count
             # the ORM's job is told its progress with its success: nothing left for a flush

@@ -87,11 +87,12 @@ def set_fields(session: Session, job_id: uuid.UUID, **values: Any) -> None:
 
 
 # A group's next job marked running by the statement its previous job's success sends
-# (``service.mark_running_into``): its start and one more attempt, as ``mark_running``.
-RUNNING = text(
-    "UPDATE jobs SET status = 'running', started_at = :started_at, finished_at = NULL, error = NULL, "
-    "attempts = attempts + 1 WHERE id = :id"
-).bindparams(*_typed("id", "started_at"))
+# (``service.mark_running_into``): one more attempt, started when the previous job
+# finished (its finished_at as that job's success, sent first, wrote it).
+RUNNING_AFTER = text(
+    "UPDATE jobs SET status = 'running', finished_at = NULL, error = NULL, attempts = attempts + 1, "
+    "started_at = COALESCE((SELECT p.finished_at FROM jobs p WHERE p.id = :after), :now) WHERE id = :id"
+).bindparams(*_typed("id"), bindparam("after", type_=_JOBS.c.id.type), bindparam("now", type_=_JOBS.c.started_at.type))
 
 
 def mark_running(session: Session, job_ids: Sequence[uuid.UUID], now: datetime) -> None:

@@ -173,10 +173,11 @@ def mark_replayed(session: Session, job_id: uuid.UUID, result: SyncResult) -> No
     )  # fmt: skip
 
 
-def mark_running_into(into: Pipeline, job_id: uuid.UUID) -> None:
-    """``mark_running`` of another job, queued ``into`` a pipeline: a group's next job, marked
-    running by its previous job's last round trip and committed with it (issue 15)."""
-    into.add(repository.RUNNING, {"id": job_id, "started_at": utcnow()})
+def mark_running_into(into: Pipeline, job_id: uuid.UUID, *, after: uuid.UUID) -> None:
+    """``mark_running`` of a group's next job, queued last ``into`` the pipeline of the job
+    before it (``after``): committed with that job's success, and started when it finished
+    (issue 15)."""
+    into.add_last(repository.RUNNING_AFTER, {"id": job_id, "after": after, "now": utcnow()})
 
 
 def mark_running_many(session: Session, job_ids: Sequence[uuid.UUID]) -> None:
