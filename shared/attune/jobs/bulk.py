@@ -201,11 +201,9 @@ def _work(conn: Connection, settings: Settings, job: Queued, turn: Turn, running
     ones go from queued to succeeded in one write; ``running``: the job the previous one
     marked so), then ``pipeline.work``."""
     try:
-        if running == job.id:
-            pass
-        elif conn.dialect.name == "postgresql":
+        if running != job.id and conn.dialect.name == "postgresql":
             replay.mark_running(conn, job.id)  # one round trip
-        else:
+        elif running != job.id:
             with session_scope(conn) as s:
                 jobs.mark_running_many(s, [job.id])
     except Exception as exc:
