@@ -18,6 +18,7 @@ from sqlalchemy import TextClause, bindparam, delete, func, insert, select, text
 from sqlmodel import Session
 
 from attune.db.copy import copy_rows
+from attune.db.pipeline import Pipeline
 from attune.sync.models import (
     STATUS_ERROR,
     STATUS_FILE_ERROR,
@@ -64,6 +65,7 @@ _CACHED = (
     "SELECT source_file, stat, content_hash, status, CAST(deps AS TEXT), CAST(unresolved AS TEXT), "
     "CAST(diagnostics AS TEXT) FROM pack_files WHERE pack_id = :p"
 )
+_CACHED_OF_PACK = text(_CACHED)
 _JOB = bindparam("job_id", type_=S.c.job_id.type)  # UUIDs bound as each dialect stores them
 
 
@@ -84,18 +86,14 @@ def lock_pack(session: Session, pack_id: int) -> None:
 
 def lock_and_read_cache(session: Session, pack_id: int) -> dict[str, CachedFile]:
     """``lock_pack``, then the pack's whole file cache as read under the lock: one round trip
-    on Postgres (the lock's statement done before the read's begins, each its own snapshot),
-    where a cold small pack of a bulk sync made two (issue 15)."""
+    on Postgres (``db/pipeline.py``: the lock's statement done before the read's begins,
+    each its own snapshot), where a cold small pack of a bulk sync made two (issue 15)."""
     if _sqlite(session):
-        lock_pack(session, pack_id)
-        return cached_files_of_pack(session, pack_id)
-    raw = session.connection().connection.driver_connection
-    with raw.pipeline():  # type: ignore[union-attr]
-        raw.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, pack_id))  # type: ignore[union-attr]
-        cur = raw.cursor()  # type: ignore[union-attr]
-        cur.execute(_CACHED.replace(":p", "%s"), (pack_id,))
-    with cur:
-        return {r[0]: CachedFile(*r[1:]) for r in cur.fetchall()}
+        return cached_files_of_pack(session, pack_id)  # one writer at a time: no lock to take
+    p = Pipeline(session)
+    p.add(_LOCK, {"ns": LOCK_NAMESPACE, "id": pack_id})
+    rows = p.add(_CACHED_OF_PACK, {"p": pack_id})
+    return {r[0]: CachedFile(*r[1:]) for r in p.run()[rows]}
 
 
 def cached_files(session: Session, pack_id: int, files: Sequence[str]) -> dict[str, CachedFile]:
