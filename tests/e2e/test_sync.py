@@ -335,6 +335,19 @@ def test_bulk_sync(api, packs):
     assert client.post("/api/v1/packs/sync", json={"packs": ["nope"]}, headers=auth).status_code == 404
 
 
+def test_bulk_sync_of_no_pack_is_refused(api, packs):
+    """``{"packs": []}`` started a batch of no jobs (202) whose id then answered 404: a
+    script waiting on it failed on a request it could not have known was empty."""
+    client, auth = api
+    packs.make("bulk_empty", {"w.yaml": workflow_yaml("bulk_empty.echo")})
+    create_pack(client, auth, "bulk_empty")
+    r = client.post("/api/v1/packs/sync", json={"packs": []}, headers=auth)
+    assert r.status_code == 422, r.text
+    assert "at least one pack" in r.text
+    jobs_of_pack = client.get("/api/v1/packs/bulk_empty/jobs", headers=auth).json()["data"]
+    assert [j["trigger"] for j in jobs_of_pack] == ["auto"]  # nothing started
+
+
 def test_unchanged_invalid_files_are_not_read_again(api, packs):
     client, auth = api
     root = packs.make("cache_pack", {"good.yaml": workflow_yaml("cache_pack.echo"), "bad.yaml": BROKEN})

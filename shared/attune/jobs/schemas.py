@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import inspect
 
 from attune.jobs.models import Job
@@ -101,13 +101,20 @@ class Accepted(BaseModel):
         return cls(job_id=job_id, status=status, location=f"/api/v1/jobs/{job_id}")
 
 
+def _some_packs(refs: list[str] | None) -> list[str] | None:
+    # an empty list started a batch of no jobs, whose id then answered 404
+    if refs is not None and not refs:
+        raise ValueError("list at least one pack ref, or leave `packs` out to sync every pack")
+    return refs
+
+
 class BulkSyncRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    packs: list[PackRefStr] | None = Field(
+    packs: Annotated[list[PackRefStr] | None, AfterValidator(_some_packs)] = Field(
         default=None,
         max_length=10_000,
-        description="Pack refs to sync; all packs when omitted",
+        description="Pack refs to sync (at least one); all packs when omitted",
         examples=[["my_pack", "core"]],
     )
 
