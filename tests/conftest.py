@@ -142,6 +142,10 @@ TABLES = ", ".join(
     ("api_keys", "pack_versions", "pack_blob_chunks", "pack_blobs", "workflow_revisions", "workflow_definitions", "actions",
      "jobs", "packs", "users")
 )  # fmt: skip
+_WORKED_ON_SQL = (
+    "SELECT count(*) FROM jobs j WHERE j.status = 'running' "
+    "AND EXISTS (SELECT 1 FROM job_leases l WHERE l.job_id = j.id)"
+)
 
 
 @pytest.fixture
@@ -153,7 +157,9 @@ def db(configured: dict[str, str]) -> Iterator[None]:
     from attune.db.engine import get_engine
 
     # A worker may still be running a job a previous test started: drop what
-    # is queued, let what runs finish, then empty the tables.
+    # is queued, let what runs finish, then empty the tables. A job a worker runs
+    # holds a lease until it ends; a row a test wrote as running holds none (waiting
+    # for it cost the next test the whole 30 s).
     _purge_queue(configured["ATTUNE__CELERY__BROKER_URL"])
     if EMBEDDED:
         _empty_sqlite()
@@ -163,10 +169,7 @@ def db(configured: dict[str, str]) -> Iterator[None]:
     for attempt in range(20):
         try:
             with get_engine().begin() as conn:
-                while (
-                    time.monotonic() < deadline
-                    and conn.execute(text("SELECT count(*) FROM jobs WHERE status = 'running'")).scalar()
-                ):
+                while time.monotonic() < deadline and conn.execute(text(_WORKED_ON_SQL)).scalar():
                     time.sleep(0.05)
                 conn.execute(text("SET LOCAL lock_timeout = '5s'"))
                 conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
@@ -186,7 +189,7 @@ def _empty_sqlite() -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # outside a transaction: the worker must be able to write
         with get_engine().connect() as conn:
-            if not conn.execute(text("SELECT count(*) FROM jobs WHERE status = 'running'")).scalar():
+            if not conn.execute(text(_WORKED_ON_SQL)).scalar():
                 break
         time.sleep(0.05)
     with get_engine().begin() as conn:
