@@ -348,6 +348,29 @@ def test_bulk_sync_of_no_pack_is_refused(api, packs):
     assert [j["trigger"] for j in jobs_of_pack] == ["auto"]  # nothing started
 
 
+def test_sync_every_pack_with_none_registered_is_an_empty_finished_batch(api):
+    """A fresh install running the README's "sync every pack" then waiting on its batch:
+    the batch started no job, and its id answered 404 (a batch was known by its jobs)."""
+    client, auth = api
+    r = client.post("/api/v1/packs/sync", headers=auth)
+    assert r.status_code == 202, r.text
+    assert r.json()["data"]["jobs"] == []
+    assert "started no job" in r.json()["message"]
+    batch_id = r.json()["data"]["batch_id"]
+    got = client.get(f"/api/v1/jobs/batches/{batch_id}", headers=auth)
+    assert got.status_code == 200, got.text
+    assert got.json()["data"] == {
+        "batch_id": batch_id,
+        "jobs_total": 0,
+        "jobs": {"queued": 0, "running": 0, "succeeded": 0, "failed": 0},
+        "finished": True,
+        "files_done": 0,
+        "files_total": 0,
+        "job_ids": [],
+    }
+    assert client.get(f"/api/v1/jobs/batches/{uuid.uuid4()}", headers=auth).status_code == 404
+
+
 def test_unchanged_invalid_files_are_not_read_again(api, packs):
     client, auth = api
     root = packs.make("cache_pack", {"good.yaml": workflow_yaml("cache_pack.echo"), "bad.yaml": BROKEN})

@@ -21,6 +21,7 @@ FROM_REVISIONS = [
     "0008",
     "0009",
     "0010",
+    "0011",
 ]  # schemas deployed before; add the next one each time
 # a stored definition (keys in no particular order; Postgres reorders them anyway)
 DEFINITION = {
@@ -145,6 +146,8 @@ def test_upgrade_keeps_every_row(url, start):
         assert conn.execute(text("SELECT count(*) FROM api_keys")).scalar() == 0
         # 0010: no pack has a stored sync state: each pack's next sync reads as before
         assert conn.execute(text("SELECT count(*) FROM pack_sync_state")).scalar() == 0
+        # 0012: no batch row; the batches started before answer from their jobs (test_job_batches)
+        assert conn.execute(text("SELECT count(*) FROM job_batches")).scalar() == 0
     downgrade(url, start)
     assert _snapshot(engine) == before
     upgrade(url, "head")

@@ -69,6 +69,18 @@ class Job(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_column=Column(TZDateTime, nullable=True))
 
 
+class JobBatch(SQLModel, table=True):
+    """A POST /api/v1/packs/sync: its jobs carry its id. The row is what lets a batch that
+    started no job (no pack registered yet) answer as an empty, finished batch rather
+    than as an unknown id; the progress of a batch is read from its jobs."""
+
+    __tablename__ = "job_batches"
+
+    id: uuid.UUID = Field(primary_key=True)
+    jobs_total: int = Field(sa_column=Column(Integer, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(TZDateTime, nullable=False))
+
+
 class JobLease(SQLModel, table=True):
     """A task of a job that is due or running: who holds it, until when, and how to send it
     again. A worker renews its leases while it works; a lease that expires (its worker's

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, func, text, update
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
-from attune.jobs.models import Job
+from attune.jobs.models import Job, JobBatch
 from attune.packs.models import Pack
 
 
@@ -46,6 +46,15 @@ def insert_queued(session: Session, rows: Sequence[dict[str, Any]], common: dict
         ids=[r["id"] for r in rows], pack_ids=[r["pack_id"] for r in rows], refs=[r["pack_ref"] for r in rows]
     )
     session.execute(_INSERT_QUEUED_PG, params)
+
+
+def insert_batch(session: Session, batch_id: uuid.UUID, jobs_total: int, now: datetime) -> None:
+    session.execute(sa.insert(JobBatch).values(id=batch_id, jobs_total=jobs_total, created_at=now))
+
+
+def batch_known(session: Session, batch_id: uuid.UUID) -> bool:
+    """Whether a bulk sync wrote this batch's row (those started before 0012 have none)."""
+    return session.get(JobBatch, batch_id) is not None
 
 
 def get(session: Session, job_id: uuid.UUID, *, for_update: bool = False) -> Job | None:

@@ -74,6 +74,8 @@ def create_jobs(
         "created_at": utcnow(),
     }
     rows = [{"id": uuid.uuid4(), "pack_id": pack_id, "pack_ref": ref} for pack_id, ref in packs]
+    if batch_id is not None:  # written even when empty: its id then answers as a finished batch
+        repository.insert_batch(session, batch_id, len(rows), common["created_at"])
     if rows:
         repository.insert_queued(session, rows, common)
     unset = dict.fromkeys(("progress_total", "result", "summary", "error", "chunks_total", "started_at", "finished_at"))
@@ -113,7 +115,9 @@ def outcome(session: Session, job_id: uuid.UUID) -> tuple[str, str | None, str |
 def batch_summary(session: Session, batch_id: uuid.UUID) -> BatchSummary:
     found = repository.batch_progress(session, batch_id)
     if found is None:
-        raise NotFound(f"Batch '{batch_id}' not found")
+        if not repository.batch_known(session, batch_id):
+            raise NotFound(f"Batch '{batch_id}' not found")
+        found = repository.BatchProgress(0, {}, 0, 0, [])  # it started no job: nothing to wait for
     counts = {s.value: found.by_status.get(s.value, 0) for s in JobStatus}
     return BatchSummary(
         batch_id=batch_id,

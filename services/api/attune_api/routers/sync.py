@@ -158,7 +158,8 @@ async def sync_all(
     by: Annotated[Principal, Depends(allow(Role.EDITOR, PackScope.HANDLER))], body: BulkSyncRequest | None = None
 ) -> Envelope[BulkSyncAccepted]:
     """Start one sync job per pack (every pack, or the listed ones) and return at once. A key
-    limited to packs must list its packs (only)."""
+    limited to packs must list its packs (only). With no pack registered, the batch starts
+    no job and its summary says it is finished."""
     if body is None or body.packs is None:
         by.require_every_pack("sync every pack: list yours in `packs`")
     else:
@@ -169,7 +170,9 @@ async def sync_all(
         batch_id, started = bulk.start_batch(session, body.packs if body else None, by=by)
         return Envelope(
             data=BulkSyncAccepted(batch_id=batch_id, jobs=[JobPublic.of(j) for j in started]),
-            message=f"Started {len(started)} sync jobs: follow them at /api/v1/jobs/batches/{batch_id}",
+            message=f"Started {len(started)} sync jobs: follow them at /api/v1/jobs/batches/{batch_id}"
+            if started
+            else f"No pack is registered: batch {batch_id} started no job (it is finished)",
         )
 
     return await write(start)
