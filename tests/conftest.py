@@ -140,7 +140,7 @@ def configured(service_urls: tuple[str, str], packs_dir: Path) -> Iterator[dict[
 # that no table of stored archives outlives its test (pack_blobs references nothing).
 TABLES = ", ".join(
     ("api_keys", "pack_versions", "pack_blob_chunks", "pack_blobs", "workflow_revisions", "workflow_definitions", "actions",
-     "jobs", "packs", "users")
+     "jobs", "job_batches", "packs", "users")
 )  # fmt: skip
 _WORKED_ON_SQL = (
     "SELECT count(*) FROM jobs j WHERE j.status = 'running' "

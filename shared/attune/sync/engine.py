@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import stat
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -57,6 +57,7 @@ from attune.workflows.checker import (
     links_of,
     missing_links,
     no_workflows_note,
+    taken_error,
 )
 from attune.workflows.context import Known, Link
 from attune.workflows.diagnostics import Diagnostic
@@ -184,6 +185,7 @@ class Context:
     progress: ProgressFn | None = None  # told (files done, files listed) every 250 files
     links: dict[str, Link] = field(default_factory=dict)  # action-linked workflow files -> their action
     local: Callable[[str], bool] = lambda ref: False  # whether the pack's own files answer a call to ref
+    taken: Collection[str] = ()  # readable actions whose ref another pack holds (not registered)
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,8 +342,9 @@ def sync_whole(
     report = [
         w.cached_report[unchanged_at[p]] if p in unchanged_at else next(staged) for p in range(len(checked.listed))
     ]
+    ctx.taken = w.taken
     result = _result(target.pack_ref, report, w.created, w.removed, ctx, w.same)
-    if fprint is not None and w.settled and fingerprint.settles([row[1] for row in report], checked.listed):
+    if fprint is not None and not w.taken and fingerprint.settles([row[1] for row in report], checked.listed):
         deps = [row[17] for row in checked.rows] + [checked.cached[path].deps for _, path in checked.unchanged]
         externals = fingerprint.externals(deps, ctx.local, ctx.resolver.known_actions)
         fingerprint.save(session, target.pack_id, fprint, externals, result, into=tail)
@@ -414,7 +417,7 @@ def finish_chunked(session: Session, target: Target) -> SyncResult:
     removed, created = store.merge(session, job_id=target.job_id, pack_id=target.pack_id, now=now)
     history.tombstones(session, target.stamp(now), removed)
     report = store.report_rows(session, target.job_id)
-    register_actions(session, target.pack_id, ctx.actions, now)
+    ctx.taken = register_actions(session, target.pack_id, ctx.actions, now)
     store.drop(session, target.job_id)
     fingerprint.forget(session, target.pack_id)  # a large pack keeps no state (sync/fingerprint.py)
     return _result(target.pack_ref, report, created, removed, ctx, same)
@@ -466,10 +469,13 @@ def _result(
         entries.append(
             trusted_entry(ref=ref, created=ref in created, workflow_def_id=wf_id, diagnostics=warns, changed=changed)
         )
-    action_errors = [
-        f"Action {a.ref} ({a.file}): " + "; ".join(d.message for d in a.diagnostics if d.is_error)
+    refused = [  # each action file not registered, with its diagnostics
+        (a, a.diagnostics if a.meta is None else [*a.diagnostics, taken_error(a)])
         for a in ctx.actions
-        if a.meta is None
+        if a.meta is None or a.ref in ctx.taken
+    ]
+    action_errors = [
+        f"Action {a.ref} ({a.file}): " + "; ".join(d.message for d in diags if d.is_error) for a, diags in refused
     ]
     return SyncResult(
         pack_ref=pack_ref,
@@ -481,9 +487,9 @@ def _result(
         removed=removed,
         unchanged_count=unchanged,
         actions=ActionsSummary(
-            registered=sorted(a.ref for a in ctx.actions if a.meta is not None),
+            registered=sorted(a.ref for a in ctx.actions if a.meta is not None and a.ref not in ctx.taken),
             errors=action_errors,
-            diagnostics={a.ref: [d.to_dict() for d in a.diagnostics] for a in ctx.actions if a.meta is None},
+            diagnostics={a.ref: [d.to_dict() for d in diags] for a, diags in refused},
         ),
         notes=[d.to_dict() for d in ctx.notes],
     )

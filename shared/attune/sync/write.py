@@ -46,7 +46,7 @@ class Written:
     created: set[str]  # workflows the merge inserted
     staged_report: list[Any]  # report rows of the staged files, in listing order
     cached_report: dict[str, Any]  # source file -> report row, of the unchanged files
-    settled: bool  # the registered actions are those of the files
+    taken: set[str]  # action refs another pack holds (not registered): none, the actions are the files'
 
 
 def write(session: Session, w: Writes, stamp: history.Stamp, actions: Sequence[ActionResult]) -> Written:
@@ -65,9 +65,9 @@ def _one_by_one(session: Session, w: Writes, stamp: history.Stamp, actions: Sequ
     removed, created = store.merge_read(session, job_id=w.job_id, pack_id=w.pack_id, now=stamp.now)
     staged = store.report_rows(session, w.job_id) if w.staged else []
     cached = store.report_cached(session, w.pack_id) if w.cached_report else {}
-    settled = register_actions(session, w.pack_id, actions, stamp.now)
+    taken = register_actions(session, w.pack_id, actions, stamp.now)
     store.drop_staged(session, w.job_id)  # a job split into chunks never comes here
-    return Written(same, removed, created, staged, cached, settled)
+    return Written(same, removed, created, staged, cached, taken)
 
 
 def _pipelined(session: Session, w: Writes, stamp: history.Stamp, actions: Sequence[ActionResult]) -> Written:
@@ -92,5 +92,5 @@ def _pipelined(session: Session, w: Writes, stamp: history.Stamp, actions: Seque
         created={ref for ref, inserted in rows[merged] if inserted},
         staged_report=rows[staged] if staged is not None else [],
         cached_report={r[0]: r[1:] for r in rows[cached]} if cached is not None else {},
-        settled=not rows[taken],
+        taken={r for (r,) in rows[taken]},
     )

@@ -238,6 +238,13 @@ def check_action(f: SourceFile, pack_ref: str) -> ActionResult:
     return ActionResult(ref, f.name, f.path, f.content_hash, meta, diags, link)
 
 
+def taken_error(a: ActionResult) -> Diagnostic:
+    """An action whose ref another pack already holds: it stays that pack's (never taken
+    over), so this file's action is not registered."""
+    message = f"Action ref '{a.ref}' is registered by another pack: it stays that pack's, this file is not registered"
+    return error("ref-taken", message, ("ref",), line=1, column=1, file=a.file)
+
+
 def _link(doc: dict[Any, Any], action_file: str, ref: str, diags: list[Diagnostic]) -> tuple[str, Link] | None:
     """The workflow file an action names (``workflow_file``, relative to ``actions/``, as in
     Attune's pack loader) and the fields it supplies to it."""
@@ -356,5 +363,6 @@ __all__ = [
     "links_of",
     "missing_links",
     "no_workflows_note",
+    "taken_error",
     "warning",
 ]

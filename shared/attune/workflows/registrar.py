@@ -12,13 +12,13 @@ from attune.actions import repository as actions_repo
 from attune.workflows.checker import ActionResult
 
 
-def register_actions(session: Session, pack_id: int, actions: Sequence[ActionResult], now: datetime) -> bool:
+def register_actions(session: Session, pack_id: int, actions: Sequence[ActionResult], now: datetime) -> set[str]:
     """Upserts the pack's readable actions and removes those whose file is gone
     (nothing is written when the registered actions are those of the files). Returns
-    whether the registered actions are now those of the files (False when another pack
-    holds one of their refs)."""
+    the refs another pack holds (never taken over, so not registered): when empty, the
+    registered actions are those of the files."""
     if session.get_bind().dialect.name == "postgresql":  # one statement (issue 15: a small pack's share)
-        return not session.execute(actions_repo.REGISTER_PG, register_params(pack_id, actions, now)).first()
+        return {r for (r,) in session.execute(actions_repo.REGISTER_PG, register_params(pack_id, actions, now))}
     return register_generic(session, pack_id, actions, now)
 
 
@@ -29,13 +29,13 @@ def register_params(pack_id: int, actions: Sequence[ActionResult], now: datetime
     return actions_repo.register_params(pack_id, readable, now)
 
 
-def register_generic(session: Session, pack_id: int, actions: Sequence[ActionResult], now: datetime) -> bool:
+def register_generic(session: Session, pack_id: int, actions: Sequence[ActionResult], now: datetime) -> set[str]:
     """``register_actions`` in four statements built by SQLAlchemy (SQLite's; on Postgres,
     the reference the one-statement path is tested against)."""
     registered = actions_repo.registered_of_pack(session, pack_id)
     wanted = {(a.ref, a.file, a.content_hash) for a in actions if a.meta is not None}
     if wanted == registered:
-        return True
+        return set()
     rows = []
     for a in actions:
         if a.meta is None:
@@ -56,4 +56,4 @@ def register_generic(session: Session, pack_id: int, actions: Sequence[ActionRes
     rows = [r for r in rows if r["ref"] not in taken]
     actions_repo.upsert_many(session, rows)
     actions_repo.delete_missing(session, pack_id, {r["ref"] for r in rows})
-    return not taken
+    return set(taken)
