@@ -77,7 +77,6 @@ class JobBatch(SQLModel, table=True):
     __tablename__ = "job_batches"
 
     id: uuid.UUID = Field(primary_key=True)
-    jobs_total: int = Field(sa_column=Column(Integer, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(TZDateTime, nullable=False))
 
 

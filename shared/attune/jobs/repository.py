@@ -48,8 +48,8 @@ def insert_queued(session: Session, rows: Sequence[dict[str, Any]], common: dict
     session.execute(_INSERT_QUEUED_PG, params)
 
 
-def insert_batch(session: Session, batch_id: uuid.UUID, jobs_total: int, now: datetime) -> None:
-    session.execute(sa.insert(JobBatch).values(id=batch_id, jobs_total=jobs_total, created_at=now))
+def insert_batch(session: Session, batch_id: uuid.UUID, now: datetime) -> None:
+    session.execute(sa.insert(JobBatch).values(id=batch_id, created_at=now))
 
 
 def batch_known(session: Session, batch_id: uuid.UUID) -> bool:

@@ -75,7 +75,7 @@ def create_jobs(
     }
     rows = [{"id": uuid.uuid4(), "pack_id": pack_id, "pack_ref": ref} for pack_id, ref in packs]
     if batch_id is not None:  # written even when empty: its id then answers as a finished batch
-        repository.insert_batch(session, batch_id, len(rows), common["created_at"])
+        repository.insert_batch(session, batch_id, common["created_at"])
     if rows:
         repository.insert_queued(session, rows, common)
     unset = dict.fromkeys(("progress_total", "result", "summary", "error", "chunks_total", "started_at", "finished_at"))

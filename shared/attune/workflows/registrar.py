@@ -56,4 +56,4 @@ def register_generic(session: Session, pack_id: int, actions: Sequence[ActionRes
     rows = [r for r in rows if r["ref"] not in taken]
     actions_repo.upsert_many(session, rows)
     actions_repo.delete_missing(session, pack_id, {r["ref"] for r in rows})
-    return set(taken)
+    return taken

@@ -24,7 +24,6 @@ def upgrade() -> None:
     op.create_table(
         "job_batches",
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("jobs_total", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
