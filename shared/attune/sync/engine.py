@@ -328,6 +328,7 @@ def sync_whole(
     checked, notes, cached = _read_and_check(session, target, ctx, WHOLE, prefetched, read)
     ctx.notes = [*ctx.notes, *listing_notes(ctx, checked.listed), *notes]
     _check_unchanged_folders(target, folders)
+    store.fresh_plans(session, len(checked.listed))
     store.stage_rows(session, checked.rows)
     listed = set(checked.listed)
     # the cache read under the lock held every row of the pack's: none, nothing to forget (a first sync)
@@ -393,6 +394,7 @@ def stage_chunk(session: Session, target: Target, *, part: Slice) -> int:
     checked, _, _ = _read_and_check(session, target, ctx, part, None)
     chunk = part.index
     _check_unchanged_folders(target, target.folders)
+    store.fresh_plans(session)  # a chunk of a large pack
     store.clear_chunk(session, target.job_id, chunk)
     store.stage_rows(session, checked.rows)
     store.stage_unchanged(
@@ -406,6 +408,7 @@ def stage_chunk(session: Session, target: Target, *, part: Slice) -> int:
 def finish_chunked(session: Session, target: Target) -> SyncResult:
     """Registers every staged chunk in the caller's transaction, under the pack's lock."""
     store.lock_pack(session, target.pack_id)
+    store.fresh_plans(session)  # a large pack
     _check_unchanged_folders(target, target.folders)
     listing = Listing(target)
     ctx = _context(session, target, listing)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-from sqlalchemy import bindparam, text
+from sqlalchemy import TextClause, bindparam, text
 from sqlmodel import Session
 
 from attune.db.types import TZDateTime
@@ -37,12 +37,12 @@ class Stamp:
     now: datetime
 
 
-# the latest revision of each ref that {refs} selects
-_LATEST = """
-    SELECT r.ref, r.number, r.change, r.definition_hash FROM workflow_revisions r
-    JOIN (SELECT ref, max(number) AS number FROM workflow_revisions WHERE ref IN ({refs}) GROUP BY ref) m
-      ON m.ref = r.ref AND m.number = r.number
-    """
+# The latest revision of the ref ``{ref}``: one probe of (ref, number)'s index per row. It
+# was a join with a GROUP BY of every ref the sync staged; a plan of that made while the
+# tables were small (the driver prepares a statement run again and again, and Postgres
+# keeps one plan for it) read the grouped rows again for each staged row: 6.9 s for 3,000
+# files, minutes for 10,000 (measured). Per row, the cost stays linear whatever the plan.
+_LATEST_NUMBER = "(SELECT max(r.number) FROM workflow_revisions r WHERE r.ref = {ref})"
 
 _NOW = bindparam("now", type_=TZDateTime)
 RECORD = text(
@@ -54,8 +54,7 @@ RECORD = text(
            CASE WHEN l.number IS NULL OR l.change = :remove THEN :create ELSE :update END,
            s.definition_hash, s.definition, s.source_file, s.content_hash, :job_id, :author, :now
     FROM sync_staging s
-    LEFT JOIN ({_LATEST.format(refs="SELECT ref FROM sync_staging WHERE job_id = :job_id AND status = :ok")}) l
-      ON l.ref = s.ref
+    LEFT JOIN workflow_revisions l ON l.ref = s.ref AND l.number = {_LATEST_NUMBER.format(ref="s.ref")}
     WHERE s.job_id = :job_id AND s.status = :ok
       AND (l.number IS NULL OR l.change = :remove OR l.definition_hash <> s.definition_hash)
     """
@@ -75,9 +74,8 @@ _REFS = {
 
 _TOMBSTONES = """
     INSERT INTO workflow_revisions (ref, number, pack_ref, change, job_id, author, created_at)
-    SELECT x.ref, COALESCE(l.number, 0) + 1, :pack_ref, :remove, :job_id, :author, :now
+    SELECT x.ref, COALESCE({latest}, 0) + 1, :pack_ref, :remove, :job_id, :author, :now
     FROM ({refs}) x
-    LEFT JOIN ({latest}) l ON l.ref = x.ref
     """
 
 
@@ -96,11 +94,14 @@ def tombstones(session: Session, stamp: Stamp, removed: Sequence[str]) -> None:
     if not removed:
         return
     dialect = session.get_bind().dialect.name
-    refs = _REFS.get(dialect, _REFS["postgresql"])
-    sql = _TOMBSTONES.format(refs=refs, latest=_LATEST.format(refs=refs))
     param = orjson.dumps(list(removed)).decode() if dialect == "sqlite" else list(removed)
-    stmt = text(sql).bindparams(_JOB, _NOW, bindparam("remove", CHANGE_REMOVE))
-    session.execute(stmt, {**stamp_params(stamp), "refs": param})
+    session.execute(tombstones_statement(dialect), {**stamp_params(stamp), "refs": param})
+
+
+def tombstones_statement(dialect: str) -> TextClause:
+    refs = _REFS.get(dialect, _REFS["postgresql"])
+    sql = _TOMBSTONES.format(refs=refs, latest=_LATEST_NUMBER.format(ref="x.ref"))
+    return text(sql).bindparams(_JOB, _NOW, bindparam("remove", CHANGE_REMOVE))
 
 
 # A revision with no previous definition (a create, or a return after a tombstone) needs
