@@ -190,7 +190,7 @@ def test_a_sync_of_many_files_plans_its_writes_for_the_tables_at_hand(pg: Sessio
     assert result.registered_count == store.FRESH_PLANS_FROM
     after = _generic_plans(pg)
     assert {k: after[k] - n for k, n in kept.items() if after[k] != n} == {}
-    # and a small pack's sync keeps using the kept plans (planning afresh costs a tree ~10%)
+    # and a small pack's sync keeps using the kept plans (planning afresh slows a tree of them)
     _write(tmp_path, "small", 3, "once more")
     sync_whole(pg, tmp_path, small)
     assert sum(_generic_plans(pg).values()) > sum(after.values())

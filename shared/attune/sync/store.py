@@ -89,8 +89,8 @@ def lock_pack(session: Session, pack_id: int) -> None:
 # (nothing re-plans it: the staging table is never analysed). Made while the registry was
 # small, such a plan can be quadratic on a pack of thousands of files. A sync of that many
 # files has each statement planned for the tables at hand (its transaction only); a small
-# pack keeps the kept plans (planning every statement again cost a tree of 2,000 packs of
-# 20 files about 10%: measured).
+# pack keeps the kept plans (planning every statement again, a tree of 2,000 packs of 20
+# files took 12% longer to sync cold and 45% longer unchanged: measured).
 FRESH_PLANS_FROM = 256
 _FRESH_PLANS = text("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
 
