@@ -22,6 +22,7 @@ FROM_REVISIONS = [
     "0009",
     "0010",
     "0011",
+    "0012",
 ]  # schemas deployed before; add the next one each time
 # a stored definition (keys in no particular order; Postgres reorders them anyway)
 DEFINITION = {
@@ -110,6 +111,23 @@ def _check_history(conn) -> None:
     assert conn.execute(text("SELECT started_by FROM jobs ORDER BY id")).scalars().all() == ["user1", "user2"]
 
 
+_KEPT_IN_ROW = ("sync_staging", "workflow_definitions", "workflow_revisions")
+
+
+def _pg(url: str) -> bool:
+    return url.startswith("postgresql")
+
+
+def _row_targets(conn) -> dict:
+    """Postgres: the storage options of the tables a sync writes definitions to."""
+    if conn.dialect.name != "postgresql":
+        return {}
+    rows = conn.execute(
+        text("SELECT relname, reloptions FROM pg_class WHERE relname = ANY(:t)"), {"t": list(_KEPT_IN_ROW)}
+    )
+    return dict(rows.all())
+
+
 @pytest.mark.parametrize("start", FROM_REVISIONS)
 def test_upgrade_keeps_every_row(url, start):
     from sqlalchemy.pool import NullPool
@@ -148,8 +166,12 @@ def test_upgrade_keeps_every_row(url, start):
         assert conn.execute(text("SELECT count(*) FROM pack_sync_state")).scalar() == 0
         # 0012: no batch row; the batches started before answer from their jobs (test_job_batches)
         assert conn.execute(text("SELECT count(*) FROM job_batches")).scalar() == 0
+        # 0013: definitions of up to about 4 KB compressed stay in their rows (Postgres)
+        assert _row_targets(conn) == ({t: ["toast_tuple_target=4080"] for t in _KEPT_IN_ROW} if _pg(url) else {})
     downgrade(url, start)
     assert _snapshot(engine) == before
+    with engine.connect() as conn:
+        assert all(options is None for options in _row_targets(conn).values())  # those that were there
     upgrade(url, "head")
     assert _snapshot(engine) == before
     engine.dispose()
