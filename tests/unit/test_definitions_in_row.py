@@ -13,30 +13,24 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 from sqlmodel import Session
 
-from tests.unit.test_engine import ACTION, _pack, _target, db_engine, sync_whole, write_pack
+from tests.unit.test_engine import ACTION, _pack, _target, db_engine, session, sync_whole, write_pack
 
-__all__ = ["db_engine"]  # the fixture of test_engine, used here
+__all__ = ["db_engine", "session"]  # the fixtures of test_engine, used here
 
 TABLES = ("sync_staging", "workflow_revisions", "workflow_definitions")
 
 
 @pytest.fixture
-def pg(db_engine: Engine) -> Iterator[Session]:
-    if db_engine.dialect.name != "postgresql":
+def pg(session: Session) -> Session:
+    if session.get_bind().dialect.name != "postgresql":
         pytest.skip("TOAST is Postgres's (SQLite keeps a row's values in the row)")
-    with Session(db_engine, expire_on_commit=False) as s:
-        for table in ("sync_staging", "sync_chunks", "pack_files", "workflow_revisions", "workflow_definitions",
-                      "actions", "jobs", "packs"):  # fmt: skip
-            s.execute(text(f"DELETE FROM {table}"))
-        s.commit()
-        yield s
+    return session
 
 
 def _big_workflow(seed: int, tasks: int = 14) -> str:
