@@ -197,13 +197,12 @@ def floor(pack_dir: Path, paths: list[Path] | None = None) -> dict[str, float]:
     with the collector paused, and ``lean`` is read + parse_lean + COPY: the honest floor,
     reported beside the one the targets were set against (README, "Two floors")."""
     import psycopg
-    import yaml_rs
 
     paths = sorted((pack_dir / "workflows").iterdir()) if paths is None else paths
     t0 = time.perf_counter()
     blobs = [p.read_bytes() for p in paths]
     t1 = time.perf_counter()
-    docs = _parse_all(blobs, yaml_rs)
+    docs = _parse_all(blobs)
     t2 = time.perf_counter()
     dsn = PG.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(dsn) as conn:
@@ -217,7 +216,7 @@ def floor(pack_dir: Path, paths: list[Path] | None = None) -> dict[str, float]:
     gc.disable()
     try:
         t4 = time.perf_counter()
-        _parse_all(blobs, yaml_rs)
+        _parse_all(blobs)
         parse_lean = time.perf_counter() - t4
     finally:
         gc.enable()
@@ -226,7 +225,9 @@ def floor(pack_dir: Path, paths: list[Path] | None = None) -> dict[str, float]:
     return out
 
 
-def _parse_all(blobs: list[bytes], yaml_rs: Any) -> list[Any]:
+def _parse_all(blobs: list[bytes]) -> list[Any]:
+    import yaml_rs
+
     docs = []
     for b in blobs:
         try:

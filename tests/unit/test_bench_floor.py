@@ -62,10 +62,10 @@ def test_the_collector_is_turned_back_on_when_the_paused_parse_fails(
 ) -> None:
     real = bench_sync._parse_all
 
-    def parse(blobs: list[bytes], yaml_rs: Any) -> list[Any]:
+    def parse(blobs: list[bytes]) -> list[Any]:
         if not gc.isenabled():
             raise MemoryError("the paused parse fails")
-        return real(blobs, yaml_rs)
+        return real(blobs)
 
     monkeypatch.setattr(bench_sync, "_parse_all", parse)
     with pytest.raises(MemoryError):
