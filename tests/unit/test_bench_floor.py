@@ -86,3 +86,20 @@ def test_the_paused_floor_is_shown_beside_the_tree_floor_without_a_target() -> N
     # the targets stay against the floor the issues set them on
     assert targeted == {"2000 packs x 20, 2 workers: cold bulk sync": round(16.8 / 16.5, 3),
                         "2000 packs x 20, 2 workers: unchanged bulk re-sync": round(1.0 / 16.5, 3)}  # fmt: skip
+
+
+def test_the_tree_is_shown_against_one_pack_of_as_many_workflows_without_a_target() -> None:
+    """Issue 15's title ("as cheap per workflow as one big pack"): the one pack's cold sync
+    against the tree's floor, and the tree's cold bulk sync against it, both without a
+    target; a result of an earlier run (no such measure) still reports its rows."""
+    run = _module("bench_run_under_test", "run.py")
+    floor = {"read": 0.5, "parse": 12.0, "copy": 4.0, "total": 16.0, "parse_lean": 6.0, "lean": 10.5}
+    tree = {"floor": floor, "cold": 20.0, "unchanged": 1.0, "packs": 2000, "per_pack": 20, "workers": 2,
+            "files": 40000, "cold_cpu_ms_per_pack": 10.0, "unchanged_cpu_ms_per_pack": 0.4}  # fmt: skip
+    before = run.tree_rows(tree)
+    assert not [r for r in before if "one pack" in r["what"]]
+    rows = run.tree_rows({**tree, "one_pack_cold": 16.0})
+    one = [r for r in rows if "one pack" in r["what"]]
+    assert [(r["value"], r["unit"], r["target"], r["ok"]) for r in one] == [(1.0, "x", "", True), (1.25, "x", "", True)]
+    assert "(16.00 s)" in one[0]["what"]
+    assert [r for r in rows if r["target"]] == [r for r in before if r["target"]]
