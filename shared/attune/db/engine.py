@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -114,6 +115,20 @@ def reset_engine() -> None:
     if get_engine.cache_info().currsize:
         get_engine().dispose()
     get_engine.cache_clear()
+
+
+def _leave_to_parent() -> None:
+    """In a forked process (a Celery pool process, also the one that replaces a pool process
+    that died, forked from a main process whose lease sweep had connected): a pool of its
+    own, the inherited connections left unused (not closed: they are the parent's sessions).
+    Both processes otherwise sent statements over one socket, each inside the other's
+    transactions ("can't change 'autocommit' now", "the connection is lost"), as SQLAlchemy's
+    documentation warns for os.fork."""
+    if get_engine.cache_info().currsize:
+        get_engine().dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_leave_to_parent)
 
 
 @contextmanager
