@@ -11,6 +11,7 @@ each round, results and rows are compared with the prefix and ids left out.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -178,3 +179,45 @@ def test_a_bulk_sync_of_a_tree_equals_each_pack_synced_alone(api, packs_dir):
         ).scalars()
         # ta_3's directory is gone: its syncs are refused and change nothing, its state included
         assert sorted(stored) == sorted([*settled, "ta_3"])
+
+
+def _edit_keeping_size_and_times(path: Path, old: str, new: str) -> None:
+    """An edit in place of the same size whose modification time is put back, as
+    ``touch -r`` or ``rsync --times`` do: the inode, size and modification time the last sync
+    saw; only the kernel's change time moved."""
+    assert len(old) == len(new)
+    before = path.stat()
+    time.sleep(0.01)  # past the coarse clock's tick: the change time moves
+    with path.open("r+") as f:
+        text_ = f.read()
+        f.seek(0)
+        f.write(text_.replace(old, new))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+
+
+def test_an_edit_keeping_size_and_modification_time_is_read_by_bulk_and_single_syncs(api, packs):
+    """The file cache knew a file by its inode, size and modification time: such an edit was
+    reported unchanged by every sync, single or bulk, until ``?full=true`` (found from outside:
+    a task's action renamed in place, same length, mtime restored)."""
+    client, auth = api
+    refs = ["same_a", "same_b"]
+    created = []
+    for ref in refs:
+        packs.make(ref, {"w.yaml": workflow_yaml(f"{ref}.echo", desc="before"), "v.yaml": workflow_yaml(f"{ref}.echo")})
+        r = client.post("/api/v1/packs", json={"ref": ref, "label": ref, "version": "1"}, headers=auth)
+        created.append(r.json()["job_id"])
+    for job_id in created:
+        wait_job(client, auth, job_id)
+    _bulk(client, auth, refs)
+    for ref in refs:
+        _edit_keeping_size_and_times(packs.base / ref / "workflows" / "w.yaml", "before", "after!")
+    single = _one_by_one(client, auth, ["same_a"])["same_a"]
+    bulk = _bulk(client, auth, ["same_b"])["same_b"]
+    for ref, result in (("same_a", single), ("same_b", bulk)):
+        changed = {w["ref_name"]: w["changed"] for w in result["workflows"]}
+        assert changed == {f"{ref}.w": True, f"{ref}.v": False}, result
+        assert result["unchanged_count"] == 1
+        wf = client.get(f"/api/v1/workflows/{ref}.w", headers=auth).json()["data"]
+        assert wf["description"] == "after!"

@@ -68,8 +68,11 @@ def resolve_pack_dir(base_dir: Path, pack_ref: str) -> Path:
 
 
 def stat_key(st: os.stat_result) -> str:
-    """What says a file changed without reading it: inode, size and modification time (ns)."""
-    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+    """What says a file changed without reading it: inode, size, modification time and
+    change time (ns). The change time is the kernel's: an edit in place that keeps the size
+    and puts the modification time back (``os.utime``, ``touch -r``, ``rsync --times``) still
+    moves it, and that edit was skipped as unchanged until ``?full=true``."""
+    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
 def size_of_key(key: str) -> int:
