@@ -39,3 +39,45 @@ def test_batches_answer_from_their_jobs_or_their_row(db) -> None:
 
     with session_scope() as s, pytest.raises(NotFound):
         jobs.batch_summary(s, uuid.uuid4())
+
+
+def test_a_job_that_failed_before_listing_its_files_counts_none(db) -> None:
+    """A batch whose job failed before listing its files (its pack deleted mid-batch, found
+    from outside) finished with ``files_total`` null for good: a job that ended counts the
+    files it did; one still to list them keeps the total unknown. Postgres's one-row query
+    and the rows' own sum (SQLite) alike."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import text
+
+    from attune.db.engine import session_scope
+    from attune.jobs import repository
+    from attune.jobs import service as jobs
+    from attune.jobs.models import JobKind, JobTrigger
+    from attune.packs import service as packs_service
+    from attune.packs.schemas import PackCreate
+
+    batch = uuid.uuid4()
+    with session_scope() as s:
+        refs = ["files_a", "files_b", "files_c"]
+        made = [packs_service.create_pack(s, PackCreate(ref=r, label=r, version="1")) for r in refs]
+        ids = [j.id for j in jobs.create_jobs(s, [(p.id, p.ref) for p in made], JobKind.SYNC, JobTrigger.BULK,
+                                              by=None, batch_id=batch)]  # fmt: skip
+        done = "UPDATE jobs SET status = :st, progress_done = :d, progress_total = :t WHERE id = :j"
+        s.execute(text(done), {"st": "succeeded", "d": 3, "t": 3, "j": ids[0]})
+        s.execute(text(done), {"st": "failed", "d": 0, "t": None, "j": ids[1]})  # never listed
+        s.execute(text(done), {"st": "running", "d": 0, "t": None, "j": ids[2]})  # still listing
+    with session_scope() as s:
+        running = jobs.batch_summary(s, batch)
+        rows = repository.batch(s, batch)
+    assert (running.finished, running.files_done, running.files_total) == (False, 3, None)
+    assert repository.progress_of_rows(rows).files_total is None
+    with session_scope() as s:
+        s.execute(text(done), {"st": "failed", "d": 1, "t": None, "j": ids[2]})  # failed after one file
+    with session_scope() as s:
+        ended = jobs.batch_summary(s, batch)
+        rows = repository.batch(s, batch)
+    assert (ended.finished, ended.files_done, ended.files_total) == (True, 4, 4)
+    assert repository.progress_of_rows(rows).files_total == 4
+    assert repository.progress_of_rows([SimpleNamespace(id=1, status="queued", progress_done=0,
+                                                        progress_total=None)]).files_total is None  # fmt: skip

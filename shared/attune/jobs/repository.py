@@ -173,7 +173,8 @@ _BATCH_PG = text(
     """
     SELECT count(*), count(*) FILTER (WHERE status = 'queued'), count(*) FILTER (WHERE status = 'running'),
            count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status = 'failed'),
-           COALESCE(sum(progress_done), 0), bool_or(progress_total IS NULL), COALESCE(sum(progress_total), 0),
+           COALESCE(sum(progress_done), 0), bool_or(progress_total IS NULL AND status NOT IN ('succeeded', 'failed')),
+           COALESCE(sum(COALESCE(progress_total, progress_done)), 0),
            string_agg(CAST(id AS TEXT), ',' ORDER BY pack_ref, id)
     FROM jobs WHERE batch_id = :batch_id
     """
@@ -185,7 +186,9 @@ class BatchProgress:
     total: int
     by_status: dict[str, int]
     files_done: int
-    files_total: int | None  # None while a job has not listed its files
+    # None while a job has not listed its files; a job that ended before it did (failed: its
+    # pack deleted, its directory refused) counts the files it did, so a finished batch has one
+    files_total: int | None
     job_ids: list[str]  # in the order of their packs' refs
 
 
@@ -202,6 +205,9 @@ def batch_progress(session: Session, batch_id: uuid.UUID) -> BatchProgress | Non
     return progress_of_rows(batch(session, batch_id))
 
 
+_ENDED = ("succeeded", "failed")
+
+
 def progress_of_rows(rows: Sequence[Any]) -> BatchProgress | None:
     """``batch_progress`` from the batch's rows (``batch``): what SQLite runs."""
     if not rows:
@@ -209,7 +215,7 @@ def progress_of_rows(rows: Sequence[Any]) -> BatchProgress | None:
     counts = {"queued": 0, "running": 0, "succeeded": 0, "failed": 0}
     for row in rows:
         counts[row.status] = counts.get(row.status, 0) + 1
-    totals = [r.progress_total for r in rows]
+    totals = [r.progress_done if r.progress_total is None and r.status in _ENDED else r.progress_total for r in rows]
     files_total = None if any(t is None for t in totals) else sum(t or 0 for t in totals)
     return BatchProgress(len(rows), counts, sum(r.progress_done for r in rows), files_total, [str(r.id) for r in rows])
 

@@ -130,5 +130,8 @@ class BatchSummary(BaseModel):
     jobs: dict[str, int] = Field(description="Jobs by status: queued, running, succeeded, failed")
     finished: bool
     files_done: int
-    files_total: int | None = Field(description="Known once every job has listed its files")
+    files_total: int | None = Field(
+        description="Known once every job has listed its files or ended (a job that failed before listing "
+        "them counts the files it did)"
+    )
     job_ids: list[uuid.UUID]
