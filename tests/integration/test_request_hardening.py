@@ -203,3 +203,17 @@ def test_unforeseen_exception_is_internal_error_with_request_id(client, auth, mo
         "request_id": request_id,
     }
     assert not LEAKS.search(r.text) and "password_hash" not in r.text
+
+
+@pytest.mark.parametrize("path", ["/api/v1/packs/sync", "/api/v1/packs"])
+def test_json_nested_too_deeply_is_a_422_that_says_so(client, auth, path):
+    """Valid JSON nested deeper than Python's parser goes got FastAPI's generic 400 "There was
+    an error parsing the body", where the README promises 400 for a body that is not UTF-8
+    only and 422 for JSON the service cannot read (found from outside, on the bulk sync)."""
+    deep = '{"packs": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    r = client.post(path, content=deep, headers={**auth, "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "Malformed JSON body: nested too deeply"
+    not_utf8 = client.post(path, content=b'{"packs": ["\xff"]}', headers={**auth, "Content-Type": "application/json"})
+    assert not_utf8.status_code == 400, not_utf8.text
+    assert not_utf8.json()["error"] == "The body is not UTF-8 text"

@@ -81,6 +81,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+            # valid JSON nested deeper than the parser goes (FastAPI's generic 400): malformed
+            # input like any other JSON the service cannot read, a 422 that says why
+            return error_response(422, "Malformed JSON body: nested too deeply")
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            return error_response(400, "The body is not UTF-8 text")
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
         return error_response(exc.status_code, detail)
 
