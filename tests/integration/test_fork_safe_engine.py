@@ -41,6 +41,7 @@ def _in_child(write_fd: int) -> None:
 def test_a_forked_process_opens_its_own_connection_and_leaves_the_parents_alone(db) -> None:
     from attune.db.engine import get_engine
 
+    get_engine().dispose()  # the sessions earlier tests left in the pool: one session only below
     with get_engine().connect() as conn:  # the parent's session, back in its pool after this
         parent = _identity(conn)
     read_fd, write_fd = os.pipe()
