@@ -25,6 +25,7 @@ from sqlmodel import Session
 
 from attune.access.principal import Principal
 from attune.broker import send
+from attune.broker.names import TaskName
 from attune.broker.notify import publish_done_many
 from attune.config import Settings, get_settings
 from attune.db.engine import get_engine, session_scope
@@ -55,16 +56,18 @@ def start_batch(
     targets = packs.pack_ids(session, wanted, keep=True)
     batch_id = uuid.uuid4()
     started = jobs.create_jobs(session, targets, JobKind.SYNC, JobTrigger.BULK, by=by, batch_id=batch_id)
-    session.commit()
     size = group_size(len(started), get_settings().sync.group_size)
-    for start, end in group_bounds(len(started), size):
-        group = started[start:end]
+    groups = [started[start:end] for start, end in group_bounds(len(started), size)]
+    leases.due_groups(session, [[j.id for j in group] for group in groups], TaskName.SYNC_GROUP)
+    session.commit()
+    for group in groups:
         try:
             send.enqueue_group([j.id for j in group])
         except DependencyUnavailable as exc:
             for job in group:
                 jobs.mark_failed(session, job.id, exc.message)
                 job.status, job.error, job.finished_at = JobStatus.FAILED.value, exc.message, utcnow()
+            leases.begun(session, [j.id for j in group])  # nothing left to send again
             session.commit()
     return batch_id, started
 
@@ -102,6 +105,7 @@ def _begin_group(job_ids: Sequence[uuid.UUID]) -> tuple[list[Queued], dict[int, 
             due = [j for j in due if j.status not in FINISHED and j.chunks_total is None]
             tasks = [(j.id, leases.RUN, send.TASK_OF_KIND[JobKind(j.kind)], [str(j.id)]) for j in due]
             held = leases.claim_many(s, tasks)
+            leases.begun(s, job_ids)  # the group's due lease: its message arrived
             claimed = [j for j in due if j.id in held]  # queued until its turn (``_started``)
             prints = fingerprint.stored(s, [j.pack_id for j in claimed if j.pack_id is not None])
     except Exception as exc:

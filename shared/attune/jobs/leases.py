@@ -22,7 +22,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -44,6 +44,9 @@ from attune.jobs.models import JobLease
 log = logging.getLogger(__name__)
 L = JobLease.__table__  # type: ignore[attr-defined]
 RUN, FINISH = "run", "finish"
+# a bulk sync's group task, under the group's first job: due from the batch's commit until
+# the group task begins (its message lost: sent again by the sweep, like any due task)
+GROUP = "group"
 
 
 def chunk_task(index: int) -> str:
@@ -223,6 +226,29 @@ def due(session: Session, job_id: uuid.UUID, tasks: Iterable[tuple[str, TaskName
     if rows:
         session.execute(delete(L).where(L.c.job_id == job_id, L.c.task.in_([r["task"] for r in rows])))
         session.execute(L.insert(), rows)
+
+
+def due_groups(session: Session, groups: list[list[uuid.UUID]], name: TaskName) -> None:
+    """``due`` for the group tasks of a bulk sync, one lease per group under its first job,
+    written with the jobs: a group whose message is lost (the broker restarted before a worker
+    took it, the sender died before sending) is sent again once the lease expires, where its
+    jobs, which have no lease of their own until the group claims them, stayed queued until
+    ``job_stale_seconds`` failed them. The group's task removes it as it begins (``begun``)."""
+    expires = utcnow() + timedelta(seconds=get_settings().celery.visibility_timeout_seconds)
+    rows = [
+        {"job_id": ids[0], "task": GROUP, "task_name": name.value, "args": [[str(j) for j in ids]], "owner": None,
+         "expires_at": expires}
+        for ids in groups if ids
+    ]  # fmt: skip
+    if rows:
+        session.execute(L.insert(), rows)
+
+
+def begun(session: Session, job_ids: Sequence[uuid.UUID]) -> None:
+    """A group task has begun: its due lease goes (a copy of the message sent again after the
+    lease expired finds its jobs claimed or finished, and does nothing)."""
+    if job_ids:
+        session.execute(_RELEASE, {"job_id": job_ids[0], "task": GROUP})
 
 
 _RELEASE = text("DELETE FROM job_leases WHERE job_id = :job_id AND task = :task").bindparams(
