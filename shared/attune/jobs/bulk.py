@@ -25,7 +25,6 @@ from sqlmodel import Session
 
 from attune.access.principal import Principal
 from attune.broker import send
-from attune.broker.names import TaskName
 from attune.broker.notify import publish_done_many
 from attune.config import Settings, get_settings
 from attune.db.engine import get_engine, session_scope
@@ -33,8 +32,8 @@ from attune.db.types import utcnow
 from attune.errors import DependencyUnavailable
 from attune.jobs import leases, replay
 from attune.jobs import service as jobs
-from attune.jobs.models import JobKind, JobStatus, JobTrigger
-from attune.jobs.pipeline import FINISHED, DatabaseUnavailable, Turn, fail, marks_next, transient, work
+from attune.jobs.models import FINISHED, JobKind, JobStatus, JobTrigger
+from attune.jobs.pipeline import DatabaseUnavailable, Turn, fail, marks_next, transient, work
 from attune.jobs.repository import Queued
 from attune.observability import metrics
 from attune.packs import service as packs
@@ -58,7 +57,7 @@ def start_batch(
     started = jobs.create_jobs(session, targets, JobKind.SYNC, JobTrigger.BULK, by=by, batch_id=batch_id)
     size = group_size(len(started), get_settings().sync.group_size)
     groups = [started[start:end] for start, end in group_bounds(len(started), size)]
-    leases.due_groups(session, [[j.id for j in group] for group in groups], TaskName.SYNC_GROUP)
+    leases.due_groups(session, [[j.id for j in group] for group in groups])
     session.commit()
     for group in groups:
         try:

@@ -228,7 +228,7 @@ def due(session: Session, job_id: uuid.UUID, tasks: Iterable[tuple[str, TaskName
         session.execute(L.insert(), rows)
 
 
-def due_groups(session: Session, groups: list[list[uuid.UUID]], name: TaskName) -> None:
+def due_groups(session: Session, groups: list[list[uuid.UUID]]) -> None:
     """``due`` for the group tasks of a bulk sync, one lease per group under its first job,
     written with the jobs: a group whose message is lost (the broker restarted before a worker
     took it, the sender died before sending) is sent again once the lease expires, where its
@@ -236,8 +236,8 @@ def due_groups(session: Session, groups: list[list[uuid.UUID]], name: TaskName) 
     ``job_stale_seconds`` failed them. The group's task removes it as it begins (``begun``)."""
     expires = utcnow() + timedelta(seconds=get_settings().celery.visibility_timeout_seconds)
     rows = [
-        {"job_id": ids[0], "task": GROUP, "task_name": name.value, "args": [[str(j) for j in ids]], "owner": None,
-         "expires_at": expires}
+        {"job_id": ids[0], "task": GROUP, "task_name": TaskName.SYNC_GROUP.value, "args": [[str(j) for j in ids]],
+         "owner": None, "expires_at": expires}
         for ids in groups if ids
     ]  # fmt: skip
     if rows:

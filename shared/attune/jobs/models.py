@@ -25,6 +25,9 @@ class JobStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+FINISHED = (JobStatus.SUCCEEDED.value, JobStatus.FAILED.value)  # a job in either ends there
+
+
 class JobTrigger(enum.StrEnum):
     MANUAL = "manual"  # an explicit sync/validate request
     AUTO = "auto"  # pack create/update

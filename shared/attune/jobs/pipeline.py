@@ -41,7 +41,7 @@ from attune.db.pipeline import Pipeline
 from attune.errors import AttuneError, DependencyUnavailable, NotFound
 from attune.jobs import leases
 from attune.jobs import service as jobs
-from attune.jobs.models import Job, JobKind, JobStatus, JobTrigger
+from attune.jobs.models import FINISHED, Job, JobKind, JobStatus, JobTrigger
 from attune.observability import metrics
 from attune.packs import repository as packs_repo
 from attune.packs import service as packs
@@ -53,7 +53,6 @@ from attune.sync.schemas import JobResult
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.5
-FINISHED = (JobStatus.SUCCEEDED.value, JobStatus.FAILED.value)
 
 
 class PackGone(NotFound):

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, func, text, update
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
-from attune.jobs.models import Job, JobBatch
+from attune.jobs.models import FINISHED, Job, JobBatch
 from attune.packs.models import Pack
 
 
@@ -205,9 +205,6 @@ def batch_progress(session: Session, batch_id: uuid.UUID) -> BatchProgress | Non
     return progress_of_rows(batch(session, batch_id))
 
 
-_ENDED = ("succeeded", "failed")
-
-
 def progress_of_rows(rows: Sequence[Any]) -> BatchProgress | None:
     """``batch_progress`` from the batch's rows (``batch``): what SQLite runs."""
     if not rows:
@@ -215,7 +212,7 @@ def progress_of_rows(rows: Sequence[Any]) -> BatchProgress | None:
     counts = {"queued": 0, "running": 0, "succeeded": 0, "failed": 0}
     for row in rows:
         counts[row.status] = counts.get(row.status, 0) + 1
-    totals = [r.progress_done if r.progress_total is None and r.status in _ENDED else r.progress_total for r in rows]
+    totals = [r.progress_done if r.progress_total is None and r.status in FINISHED else r.progress_total for r in rows]
     files_total = None if any(t is None for t in totals) else sum(t or 0 for t in totals)
     return BatchProgress(len(rows), counts, sum(r.progress_done for r in rows), files_total, [str(r.id) for r in rows])
 
