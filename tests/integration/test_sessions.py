@@ -121,3 +121,55 @@ def test_refresh_token_without_a_row_is_refused(client, tokens):
     assert r.status_code == 401 and "unknown refresh token" in r.json()["error"]
     legacy = jwt.encode({k: v for k, v in claims.items() if k not in ("jti", "sid")}, TEST_SECRET, algorithm="HS256")
     assert _refresh(client, legacy).status_code == 401
+
+
+def test_a_token_issued_while_a_logout_ended_its_session_is_refused(client, tokens):
+    """The state a logout racing an exchange leaves (found from outside: 4 times in 20): the
+    logout revoked the family's rows it could see, while the exchange stored the next token,
+    which no revocation saw. That token must not refresh (it did: 200, and again after)."""
+    from sqlalchemy import update
+
+    from attune.auth.models import RefreshToken
+    from attune.db.engine import session_scope
+
+    first = tokens["refresh_token"]
+    second = _refresh(client, first).json()["data"]["refresh_token"]
+    first_id = jwt.decode(first, TEST_SECRET, algorithms=["HS256"])["jti"]
+    second_id = jwt.decode(second, TEST_SECRET, algorithms=["HS256"])["jti"]
+    with session_scope() as s:  # the logout's UPDATE, before the exchange's row was visible to it
+        s.execute(update(RefreshToken).where(RefreshToken.id == first_id).values(revoked_at=RefreshToken.used_at))
+    r = _refresh(client, second)
+    assert r.status_code == 401 and r.json()["error"] == "Refresh token revoked: log in again"
+    with session_scope() as s:  # the whole family is revoked now, that token included
+        assert s.get(RefreshToken, second_id).revoked_at is not None
+
+
+def _logout_and_refresh_at_once(client, token: str) -> dict:
+    answers: dict = {}
+    barrier = threading.Barrier(2)
+
+    def logout() -> None:
+        barrier.wait()
+        answers["logout"] = client.post("/auth/logout", json={"refresh_token": token})
+
+    def refresh() -> None:
+        barrier.wait()
+        answers["refresh"] = _refresh(client, token)
+
+    threads = [threading.Thread(target=logout), threading.Thread(target=refresh)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers
+
+
+def test_logout_racing_a_refresh_leaves_no_token_that_refreshes(client, user):
+    """Logout and refresh of one token at once, many times: whatever each answers, no
+    refresh token of the session works afterwards."""
+    for _ in range(12):
+        pair = client.post("/auth/login", json=user).json()["data"]
+        got = _logout_and_refresh_at_once(client, pair["refresh_token"])["refresh"]
+        if got.status_code == 200:
+            later = _refresh(client, got.json()["data"]["refresh_token"])
+            assert later.status_code == 401, later.text

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, exists, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from attune.auth.models import RefreshToken
@@ -20,8 +21,13 @@ def get(session: Session, token_id: str) -> RefreshToken | None:
 
 
 def mark_used(session: Session, token_id: str, now: datetime) -> bool:
-    """Marks the token used if it is still good; False if it was used, revoked, expired
-    or is unknown. One conditional UPDATE: of two concurrent exchanges, one wins."""
+    """Marks the token used if it is still good; False if it was used, revoked, expired,
+    is unknown, or its session (family) was ended. One conditional UPDATE: of two concurrent
+    exchanges, one wins. The family is part of the condition: a logout that raced an earlier
+    exchange revoked the family's rows it could see, not the token that exchange stored
+    meanwhile; that token is then refused here."""
+    other = aliased(RefreshToken)
+    ended = exists().where(col(other.family_id) == col(RefreshToken.family_id), col(other.revoked_at).is_not(None))
     result = session.execute(
         update(RefreshToken)
         .where(
@@ -29,6 +35,7 @@ def mark_used(session: Session, token_id: str, now: datetime) -> bool:
             col(RefreshToken.used_at).is_(None),
             col(RefreshToken.revoked_at).is_(None),
             col(RefreshToken.expires_at) > now,
+            ~ended,
         )
         .values(used_at=now)
         .execution_options(synchronize_session=False)

@@ -90,5 +90,6 @@ def decode_claims(settings: AuthSettings, token: str, expected_type: str) -> dic
     except jwt.InvalidTokenError as exc:
         raise Unauthorized("Invalid token") from exc
     if payload.get("type") != expected_type:
-        raise Unauthorized(f"Invalid token: not an {expected_type} token")
+        article = "an" if expected_type[:1] in "aeiou" else "a"
+        raise Unauthorized(f"Invalid token: not {article} {expected_type} token")
     return payload

@@ -24,6 +24,12 @@ class RefreshTokenReused(Unauthorized):
     must commit that before answering."""
 
 
+class SessionRevoked(Unauthorized):
+    """A refresh token of a session that was ended (its family has a revoked token, as after
+    a logout that raced this token's issue): every token of the family is revoked now. The
+    caller must commit that before answering."""
+
+
 def _store(session: Session, issued: IssuedTokens, family_id: str, user_id: int) -> TokenPair:
     expires_at = datetime.fromtimestamp(issued.refresh_expires_at, UTC)
     row = RefreshToken(id=issued.refresh_id, family_id=family_id, user_id=user_id, expires_at=expires_at)
@@ -50,8 +56,9 @@ def rotate(session: Session, settings: AuthSettings, refresh_token: str) -> tupl
         row = repository.get(session, token_id)
         if row is None or row.user_id != user_id:
             raise Unauthorized("Invalid token: unknown refresh token, log in again")
-        if row.revoked_at is not None:
-            raise Unauthorized("Refresh token revoked: log in again")
+        if row.revoked_at is not None or repository.family_revoked(session, row.family_id):
+            repository.revoke_family(session, row.family_id, user_id, now)  # (a logout raced its exchange)
+            raise SessionRevoked("Refresh token revoked: log in again")
         if row.used_at is not None:
             repository.revoke_family(session, row.family_id, user_id, now)
             raise RefreshTokenReused("Refresh token already used: the session it belongs to is revoked, log in again")

@@ -30,6 +30,9 @@ def list_all(session: Session) -> Sequence[User]:
     return session.exec(select(User).order_by(col(User.login))).all()
 
 
-def count_active_admins(session: Session) -> int:
-    stmt = select(func.count()).select_from(User).where(col(User.role) == "admin", col(User.is_active).is_(True))
-    return session.exec(stmt).one()
+def lock_active_admins(session: Session) -> list[int]:
+    """The ids of the active admins, their rows locked until the transaction ends: of two
+    requests demoting the last two admins at once, the second sees the first's change
+    (SQLite: its write transactions run one at a time already)."""
+    stmt = select(User.id).where(col(User.role) == "admin", col(User.is_active).is_(True)).with_for_update()
+    return [i for i in session.exec(stmt).all() if i is not None]

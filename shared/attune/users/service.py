@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from attune.access.roles import Role
@@ -24,7 +25,12 @@ def create_user(session: Session, login: str, password: str, role: Role = Role.A
         raise BadRequest(f"Password must be at least {MIN_PASSWORD} characters")
     if repository.get_by_login(session, login):
         raise Conflict(f"User '{login}' already exists")
-    return repository.add(session, User(login=login, password_hash=hash_password(password), role=Role(role).value))
+    user = User(login=login, password_hash=hash_password(password), role=Role(role).value)
+    try:
+        with session.begin_nested():
+            return repository.add(session, user)
+    except IntegrityError as exc:  # a concurrent create of the same login won the race
+        raise Conflict(f"User '{login}' already exists") from exc
 
 
 def set_password(session: Session, login: str, password: str) -> User:
@@ -80,9 +86,10 @@ def list_users(session: Session) -> Sequence[User]:
 def update_user(session: Session, login: str, *, role: Role | None, active: bool | None) -> User:
     """Sets a user's role and/or whether it is active; both take effect on its next request
     (tokens and keys are checked against the user each time)."""
-    user = get_user(session, login)
     demoted = (role is not None and role != Role.ADMIN) or active is False
-    if demoted and user.role == Role.ADMIN and user.is_active and repository.count_active_admins(session) <= 1:
+    admins = repository.lock_active_admins(session) if demoted else []  # before the user is read
+    user = get_user(session, login)
+    if demoted and user.id in admins and len(admins) <= 1:
         raise Conflict(f"'{login}' is the last active admin: make another admin first")
     if role is not None:
         user.role = Role(role).value

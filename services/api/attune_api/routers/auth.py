@@ -41,7 +41,7 @@ def refresh(body: RefreshRequest, session: SessionDep, settings: SettingsDep) ->
     every token of its session (401): log in again."""
     try:
         user_id, pair = sessions.rotate(session, settings.auth, body.refresh_token)
-    except sessions.RefreshTokenReused:
+    except (sessions.RefreshTokenReused, sessions.SessionRevoked):
         session.commit()  # the revocation stands, although the answer is 401
         raise
     users.active_user(session, user_id)
