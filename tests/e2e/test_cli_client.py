@@ -4,11 +4,14 @@ and --json output, and the exit codes CI pipelines rely on."""
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
+import sys
 
 import pytest
 
-from tests.conftest import free_port, workflow_yaml
+from tests.conftest import ROOT, free_port, workflow_yaml
 from tests.e2e.conftest import login as _login
 
 pytestmark = pytest.mark.e2e
@@ -106,3 +109,20 @@ def test_unreachable_server_exits_5(cli):
     dead = f"http://127.0.0.1:{free_port()}"
     r = cli("login", "--server", dead, "--user", "x", "--password-stdin", stdin="y\n")
     assert r.returncode == 5 and "Cannot reach" in r.stderr
+
+
+def test_server_messages_keep_their_brackets_and_a_revoked_key_says_to_make_a_new_one(cli, tmp_path):
+    """Found from outside: the CLI read the server's errors as markup ('^[a-z][a-z0-9_-]*$'
+    printed as '^*$'), and a revoked API key was told to run `attune login` again."""
+    _login(cli)
+    r = cli("key", "create", "k", "--role", "viewer", "--pack", "BAD")
+    assert r.returncode == 4, r.stderr
+    assert "[a-z]" in r.stderr, r.stderr
+    made = json.loads(cli("key", "create", "ci", "--role", "viewer", "--json").stdout)["data"]
+    assert cli("key", "revoke", str(made["id"])).returncode == 0
+    env = {**os.environ, "ATTUNE_CLI_CONFIG": str(tmp_path / "none.json"), "ATTUNE_TOKEN": made["secret"],
+           "ATTUNE_SERVER": json.loads((tmp_path / "cli.json").read_text())["server"]}  # fmt: skip
+    r = subprocess.run([sys.executable, "-m", "attune_cli.main", "pack", "list"], capture_output=True, text=True, env=env,
+                cwd=ROOT, timeout=120)  # fmt: skip
+    assert r.returncode == 3, r.stderr
+    assert "API key revoked" in r.stderr and "make a new API key" in r.stderr and "attune login" not in r.stderr

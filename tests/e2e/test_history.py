@@ -322,7 +322,8 @@ def test_cli_plan_history_and_diff(cli, packs):
     assert lines[-1] == "Plan: 0 to create, 1 to update, 1 to remove, 0 unchanged, 1 with errors."
     as_json = cli("pack", "plan", "clih", "--json")
     assert as_json.returncode == 1
-    assert json.loads(as_json.stdout)["counts"]["update"] == 1
+    planned = json.loads(as_json.stdout)  # the API's answer, envelope included, as every --json
+    assert planned["data"]["counts"]["update"] == 1 and planned["message"].startswith("Plan of the pack's sync")
     (root / "workflows" / "c.yaml").unlink()
     assert cli("pack", "plan", "clih").returncode == 0  # would apply cleanly
 

@@ -75,3 +75,23 @@ def test_push_refuses_with_exit_codes(cli, tmp_path):
     assert r.returncode == 4 and "another pack's" in r.stderr
     r = cli("pack", "push", str(src), "--no-activate")
     assert r.returncode == 1 and "refused" in r.stdout
+
+
+def test_a_linked_workflows_folder_is_refused_before_anything_is_sent(cli, tmp_path):
+    """Found from outside: the archive left the linked folder out, and its activation
+    removed the pack's workflows (exit 0). Now exit 2, nothing sent, the pack as it was."""
+    import os
+
+    login(cli)
+    src = write_pack(tmp_path / "cli_link", pack_files("cli_link", {"a.yaml": workflow_yaml("cli_link.echo")}))
+    assert cli("pack", "push", str(src)).returncode == 0
+    moved = tmp_path / "elsewhere"
+    (src / "workflows").rename(moved)
+    os.symlink(moved, src / "workflows")
+    r = cli("pack", "push", str(src))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "'workflows/' is a symbolic link" in r.stderr and "nothing pushed" in r.stderr
+    versions = json.loads(cli("pack", "versions", "cli_link", "--json").stdout)["data"]
+    assert len(versions) == 1
+    shown = json.loads(cli("pack", "show", "cli_link", "--json").stdout)["data"]
+    assert [w["ref"] for w in shown["workflows"]] == ["cli_link.a"]

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import subprocess
 import tarfile
 import warnings
 
-from attune_cli.client.push import build_archive, ignored, pack_paths
+import pytest
+
+from attune_cli.client.push import Unpushable, build_archive, ignored, pack_paths
 
 
 def test_attuneignore_links_and_git_are_left_out(tmp_path):
@@ -48,3 +52,71 @@ def test_the_ignore_file_is_read_without_a_deprecation_warning(tmp_path):
         spec = ignored(tmp_path)
     assert spec.match_file("a/x.log") and not spec.match_file("keep.log") and spec.match_file("build/y")
     assert spec.match_file(".git/HEAD")
+
+
+# .attuneignore files and what `git ls-files --others --exclude-standard` keeps with the same
+# lines as a .gitignore (found from outside: the allow-list below pushed pack.yaml alone)
+IGNORE_CASES = [
+    ["*", "!pack.yaml", "!workflows/", "!workflows/*", "!actions/", "!actions/*"],
+    ["*", "!*/", "!*.yaml"],
+    ["*", "!workflows/"],
+    ["build/", "!build/keep.txt"],
+    ["*.log", "!important.log"],
+    ["docs", "workflows/draft_*"],
+    ["/tmp/", "**/cache/"],
+    ["actions/workflows/"],
+    ["workflows/*", "!workflows/a.yaml"],
+    ["sub/", "!sub/cache/"],
+    ["/*", "!/workflows/", "!/pack.yaml"],
+    ["workflows", "!workflows/a.yaml"],
+]
+TREE = ["pack.yaml", "workflows/a.yaml", "workflows/draft_b.yaml", "actions/x.yaml", "actions/workflows/c.yaml",
+        "build/keep.txt", "build/out.o", "x.log", "important.log", "docs/readme.md", "tmp/t", "sub/tmp/t2",
+        "sub/cache/z", "other.txt"]  # fmt: skip
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+@pytest.mark.parametrize("lines", IGNORE_CASES, ids=[" ".join(c) for c in IGNORE_CASES])
+def test_attuneignore_keeps_what_git_keeps(tmp_path, lines):
+    root = tmp_path / "p"
+    for name in TREE:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("x")
+    (root / ".attuneignore").write_text("\n".join(lines) + "\n")
+    (root / ".gitignore").write_text("\n".join(lines) + "\n")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    listed = subprocess.run(
+        ["git", "ls-files", "--others", "--exclude-standard"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert sorted(set(pack_paths(root)) - {".gitignore"}) == sorted(set(listed) - {".gitignore"})
+
+
+@pytest.mark.parametrize("folder", ["workflows", "actions", "actions/workflows"])
+def test_a_linked_pack_folder_refuses_the_push(tmp_path, folder):
+    """Left out of the archive (as links are), a linked workflows/ made a version without
+    workflows, whose activation removed every workflow of the pack (exit 0)."""
+    root, real = tmp_path / "p", tmp_path / "real"
+    (root / "actions").mkdir(parents=True)
+    (root / "pack.yaml").write_text("ref: p\n")
+    real.mkdir()
+    (real / "a.yaml").write_text("a")
+    if (root / folder).exists():
+        (root / folder).rmdir()
+    os.symlink(real, root / folder)
+    with pytest.raises(Unpushable, match=f"'{folder}/' is a symbolic link"):
+        list(pack_paths(root))
+
+
+def test_another_linked_folder_is_left_out(tmp_path):
+    root = tmp_path / "p"
+    (root / "workflows").mkdir(parents=True)
+    (root / "pack.yaml").write_text("ref: p\n")
+    (root / "workflows" / "a.yaml").write_text("a")
+    os.symlink(root / "workflows", root / "docs")
+    assert sorted(pack_paths(root)) == ["pack.yaml", "workflows/a.yaml"]
+
+
+def test_an_ignore_file_that_is_not_utf8_is_a_usage_error(tmp_path):
+    (tmp_path / ".attuneignore").write_bytes(b"caf\xe9\n")
+    with pytest.raises(Unpushable, match="not UTF-8"):
+        list(pack_paths(tmp_path))

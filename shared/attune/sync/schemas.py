@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 DIRECTORY_NOT_FOUND = "Failed to load workflows: Directory not found"
 SYNCED_MESSAGE = "Pack workflows synced successfully"
 VALIDATED_MESSAGE = "Pack workflows validated"
+PLANNED_MESSAGE = "Plan of the pack's sync (dry run): nothing was written"
 
 SYNC_EXAMPLE: dict[str, Any] = {
     "pack_ref": "my_pack",

@@ -17,7 +17,17 @@ from attune.access.roles import Role
 from attune.jobs import bulk, pipeline
 from attune.jobs.models import JobKind
 from attune.jobs.schemas import Accepted, BulkSyncAccepted, BulkSyncRequest, JobPublic
-from attune.sync.schemas import SYNC_EXAMPLE, VALIDATE_EXAMPLE, PlanResult, SyncResult, ValidateResult, envelope_json
+from attune.sync.schemas import (
+    PLANNED_MESSAGE,
+    SYNC_EXAMPLE,
+    SYNCED_MESSAGE,
+    VALIDATE_EXAMPLE,
+    VALIDATED_MESSAGE,
+    PlanResult,
+    SyncResult,
+    ValidateResult,
+    envelope_json,
+)
 from attune_api.access import Editor, PackScope, allow
 from attune_api.deps import PackRef, SettingsDep, write
 from attune_api.schemas import Envelope, error_responses
@@ -25,9 +35,9 @@ from attune_api.schemas import Envelope, error_responses
 router = APIRouter(prefix="/api/v1/packs", tags=["pack workflows"], responses=error_responses(401, 403, 503))
 
 _MESSAGES = {
-    JobKind.SYNC: "Pack workflows synced successfully",
-    JobKind.VALIDATE: "Pack workflows validated",
-    JobKind.PLAN: "Plan of the pack's sync (dry run): nothing was written",
+    JobKind.SYNC: SYNCED_MESSAGE,
+    JobKind.VALIDATE: VALIDATED_MESSAGE,
+    JobKind.PLAN: PLANNED_MESSAGE,
     JobKind.PUSH: "Pack version processed: see outcome (activated, validated or refused)",
 }
 _VERBS = {JobKind.SYNC: "sync", JobKind.VALIDATE: "validate", JobKind.PLAN: "plan the sync of",

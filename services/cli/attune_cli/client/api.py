@@ -95,7 +95,9 @@ class Client:
             token = self.config.token_for(self.server)
             r = self._send(method, path, headers={"Authorization": f"Bearer {token}", **extra}, **kwargs)
         if r.status_code == 401:
-            raise ClientError(f"{_error_of(r)} (run `attune login` again)", EXIT_AUTH, 401)
+            # an API key (ATTUNE_TOKEN) revoked or expired: logging in does not mend it
+            hint = "make a new API key" if (token or "").startswith("atk_") else "run `attune login` again"
+            raise ClientError(f"{_error_of(r)} ({hint})", EXIT_AUTH, 401)
         if r.status_code not in ok:
             body = r.json() if r.headers.get("content-type", "").startswith("application/json") else r.text
             raise ClientError(_error_of(r), exit_code_for(r.status_code), r.status_code, body)

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -51,7 +52,7 @@ def _client(server: str | None) -> Iterator[Client]:
         with Client(CliConfig(), server) as client:
             yield client
     except ClientError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", markup=True, highlight=False)
+        err.print(f"[red]error:[/red] {escape(exc.message)}", markup=True, highlight=False)
         raise typer.Exit(exc.exit_code) from None
 
 
@@ -104,7 +105,7 @@ def login(
 
 
 def _usage(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(EXIT_USAGE)
 
 
@@ -164,7 +165,7 @@ def _pack_body(label: str | None, version: str | None, description: str | None, 
         try:
             body["meta"] = json.loads(meta)
         except ValueError as exc:
-            err.print(f"[red]error:[/red] --meta is not JSON: {exc}")
+            err.print(f"[red]error:[/red] --meta is not JSON: {escape(str(exc))}")
             raise typer.Exit(EXIT_USAGE) from None
     return {k: v for k, v in body.items() if v is not None}
 
@@ -280,7 +281,7 @@ def _failed(job: dict[str, Any], as_json: bool) -> None:
     if as_json:
         _print_json({"error": job["error"], "job": job})
     else:
-        err.print(f"[red]error:[/red] job {job['id']} failed: {job['error']}")
+        err.print(f"[red]error:[/red] job {job['id']} failed: {escape(str(job['error']))}")
     raise typer.Exit(EXIT_FOUND_ERRORS)
 
 

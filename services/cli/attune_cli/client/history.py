@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from attune.sync.schemas import PlanEntry, PlanResult
+from attune.sync.schemas import PLANNED_MESSAGE, PlanEntry, PlanResult
 from attune_cli.client.api import EXIT_FOUND_ERRORS, EXIT_OK
 from attune_cli.client.commands import (
     JsonOpt,
@@ -111,7 +111,7 @@ def pack_plan(
         _failed(failed, as_json)
     planned = PlanResult.model_validate(result)
     if as_json:
-        _print_json(result)
+        _print_json({"data": result, "message": PLANNED_MESSAGE})  # the API's answer, envelope included
     else:
         print_plan(planned)
     raise typer.Exit(EXIT_FOUND_ERRORS if planned.errors else EXIT_OK)

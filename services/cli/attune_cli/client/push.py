@@ -22,6 +22,7 @@ from typing import Annotated, Any
 import pathspec
 import typer
 import yaml
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from attune.sync.schemas import PlanResult, PushResult
@@ -43,32 +44,71 @@ from attune_cli.client.history import print_plan
 
 IGNORE_FILE = ".attuneignore"
 READ_BYTES = 256 * 1024
+# the folders a sync reads workflows and actions from (sync/engine.py): as a link, the server
+# refuses them in a pack directory ("nothing changed"); left out of an archive, they would
+# have removed every workflow of the pack
+PACK_FOLDERS = ("workflows", "actions", "actions/workflows")
+
+
+class Unpushable(Exception):
+    """The directory cannot be pushed as it is (a usage error: nothing is sent)."""
+
+
+class LinkedFolder(Unpushable):
+    """A folder the sync reads is a symbolic link: nothing is pushed."""
+
+
+def _ignore_lines(root: Path) -> list[str]:
+    path = root / IGNORE_FILE
+    try:
+        return [".git/", *(path.read_text(encoding="utf-8").splitlines() if path.is_file() else [])]
+    except UnicodeDecodeError:
+        raise Unpushable(f"'{IGNORE_FILE}' is not UTF-8 text") from None
 
 
 def ignored(root: Path) -> pathspec.PathSpec:
-    """The .attuneignore's patterns with git's own semantics (GitIgnoreSpec: the "gitignore"
-    style, not the deprecated "gitwildmatch" one; a later ``!`` re-includes as git does)."""
-    path = root / IGNORE_FILE
-    lines = path.read_text().splitlines() if path.is_file() else []
-    return pathspec.GitIgnoreSpec.from_lines([".git/", *lines])
+    """The .attuneignore's patterns with git's own semantics for files (GitIgnoreSpec: the
+    "gitignore" style, not the deprecated "gitwildmatch" one; a later ``!`` re-includes as
+    git does)."""
+    return pathspec.GitIgnoreSpec.from_lines(_ignore_lines(root))
+
+
+def _ignored_folders(root: Path) -> pathspec.PathSpec:
+    """Which folders are left out, not walked (git: a file under a folder left out cannot be
+    re-included): the last pattern matching the folder decides. GitIgnoreSpec's own rule, that
+    a pattern naming the path itself wins over one naming a folder above it, is for files: on
+    a folder it let '*' win over a later '!workflows/' (an allow-list .attuneignore pushed
+    pack.yaml alone, where git keeps the workflows)."""
+    return pathspec.PathSpec.from_lines("gitignore", _ignore_lines(root))
 
 
 def pack_paths(root: Path) -> Iterator[str]:
     """The files to archive, relative, sorted: what .attuneignore does not exclude."""
-    spec = ignored(root)
+    spec, folders = ignored(root), _ignored_folders(root)
     for current, dirs, files in os.walk(root):
         rel_dir = os.path.relpath(current, root)
         rel_dir = "" if rel_dir == "." else rel_dir + "/"
-        dirs[:] = sorted(
-            d for d in dirs if not spec.match_file(f"{rel_dir}{d}/") and not (Path(current) / d).is_symlink()
-        )
+        kept = []
+        for d in sorted(dirs):
+            if folders.match_file(f"{rel_dir}{d}/"):
+                continue
+            if (Path(current) / d).is_symlink():
+                if rel_dir + d in PACK_FOLDERS:
+                    raise LinkedFolder(
+                        f"'{rel_dir}{d}/' is a symbolic link (links are not pushed): pushing without it would "
+                        "remove the pack's workflows; make it a folder"
+                    )
+                err.print(f"[yellow]skipped[/yellow] {escape(rel_dir + d)}/: a link to a folder (links are not pushed)")
+                continue
+            kept.append(d)
+        dirs[:] = kept
         for name in sorted(files):
             rel = rel_dir + name
             st = os.lstat(Path(current) / name)
             if spec.match_file(rel):
                 continue
             if not stat.S_ISREG(st.st_mode):
-                err.print(f"[yellow]skipped[/yellow] {rel}: not a regular file (links are not pushed)")
+                err.print(f"[yellow]skipped[/yellow] {escape(rel)}: not a regular file (links are not pushed)")
                 continue
             yield rel
 
@@ -151,7 +191,7 @@ def pack_push(
     unless its plan has errors. Exit 1 if the plan has errors."""
     root = directory.resolve()
     if not (root / "pack.yaml").is_file():
-        err.print(f"[red]error:[/red] {directory} has no pack.yaml: not a pack directory")
+        err.print(f"[red]error:[/red] {escape(str(directory))} has no pack.yaml: not a pack directory")
         raise typer.Exit(EXIT_USAGE)
     pack_ref = ref or manifest_ref(root) or root.name
     params: dict[str, Any] = {"wait": 2 if timeout is None else min(2, timeout)}
@@ -161,7 +201,11 @@ def pack_push(
         params["allow_errors"] = "true"
     with tempfile.TemporaryDirectory(prefix="attune-push-") as tmp:
         archive = Path(tmp) / f"{pack_ref}.tar.gz"
-        count = build_archive(root, archive)
+        try:
+            count = build_archive(root, archive)
+        except Unpushable as exc:
+            err.print(f"[red]error:[/red] {escape(str(exc))}; nothing pushed", markup=True, highlight=False)
+            raise typer.Exit(EXIT_USAGE) from None
         if not as_json:
             err.print(f"pushing {pack_ref}: {plural(count, 'file')}, {archive.stat().st_size} bytes")
         show = progress and not as_json and err.is_terminal
