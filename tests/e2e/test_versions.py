@@ -144,6 +144,69 @@ def test_retention_keeps_the_last_n_and_the_active_one(api, monkeypatch):
     assert versions[-1]["id"] == first["version_id"] and versions[-1]["active"]
 
 
+def test_retention_keeps_a_version_a_queued_activation_is_for(api, monkeypatch):
+    """Found from outside: a rollback queued behind a busy worker, then a push, which pruned
+    the version the rollback was for; the rollback failed "not found" (the CLI: exit 5).
+    The queued job is written as the API writes it, with no worker to take it meanwhile."""
+    client, auth = api
+    from sqlalchemy import update
+
+    from attune.config import get_settings
+    from attune.db.engine import session_scope
+    from attune.jobs import service as jobs
+    from attune.jobs.models import Job, JobKind, JobTrigger
+    from attune.packs import service as packs
+
+    monkeypatch.setattr(get_settings().versions, "keep", 2)
+    made = []
+    for n in range(1, 4):
+        body = tar_gz(pack_files("queued", {"deploy.yaml": workflow_yaml("queued.echo", desc=str(n))}, version=str(n)))
+        made.append(push(client, auth, "queued", body, activate=str(n == 3).lower()).json()["data"]["version_id"])
+    listed = [v["id"] for v in client.get("/api/v1/packs/queued/versions", headers=auth).json()["data"]]
+    assert listed == [made[2], made[1]]  # the first, past keep, went with the third push
+    oldest = made[1]
+    with session_scope() as s:  # a rollback to it, queued: no worker has taken it yet
+        job = jobs.create_jobs(s, packs.pack_ids(s, ["queued"]), JobKind.PUSH, JobTrigger.MANUAL, by=None,
+                               batch_id=None)[0]  # fmt: skip
+        s.execute(update(Job).where(Job.id == job.id).values(options={"version_id": oldest, "activate": True}))
+    body = tar_gz(pack_files("queued", {"deploy.yaml": workflow_yaml("queued.echo", desc="4")}, version="4"))
+    push(client, auth, "queued", body, activate="false")
+    kept = [v["id"] for v in client.get("/api/v1/packs/queued/versions", headers=auth).json()["data"]]
+    assert oldest in kept, kept  # the rollback's version stays until its job ends
+    with session_scope() as s:
+        s.execute(update(Job).where(Job.id == job.id).values(status="failed"))
+    push(client, auth, "queued", tar_gz(pack_files("queued", version="5")), activate="false")
+    kept = [v["id"] for v in client.get("/api/v1/packs/queued/versions", headers=auth).json()["data"]]
+    assert oldest not in kept, kept  # then it goes as any old one
+
+
+def test_deleting_a_pack_removes_the_archives_only_it_held(api):
+    """Found from outside: the pack's versions went with it, their stored archives stayed
+    in the database for good (up to versions.max_upload_bytes each)."""
+    client, auth = api
+    from sqlalchemy import text
+
+    from attune.db.engine import get_engine
+
+    shared = tar_gz(pack_files("gone_a"))
+    own = push(client, auth, "gone_a", shared).json()["data"]
+    only = push(client, auth, "gone_a", tar_gz(pack_files("gone_a", version="2"))).json()["data"]
+    other = tar_gz(pack_files("gone_a").copy() | {"pack.yaml": "label: x\nversion: '1'\n"})
+    kept = push(client, auth, "gone_b", other).json()["data"]
+    push(client, auth, "gone_c", other)
+
+    def stored(sha: str) -> bool:
+        with get_engine().connect() as c:
+            return c.execute(text("SELECT count(*) FROM pack_blobs WHERE sha256 = :s"), {"s": sha}).scalar() == 1
+
+    assert stored(own["sha256"]) and stored(only["sha256"])
+    assert client.delete("/api/v1/packs/gone_a", headers=auth).status_code == 204
+    assert not stored(own["sha256"]) and not stored(only["sha256"])
+    assert client.delete("/api/v1/packs/gone_b", headers=auth).status_code == 204
+    assert stored(kept["sha256"])  # gone_c's version holds the same archive
+    assert push(client, auth, "gone_a", shared).status_code == 200  # stored again, as new
+
+
 def test_unknown_version_and_pack(api):
     client, auth = api
     assert client.get("/api/v1/packs/nope/versions", headers=auth).status_code == 404

@@ -15,6 +15,7 @@ from sqlmodel import Session, col
 
 from attune.bundles.models import PackBlob, PackBlobChunk, PackVersion
 from attune.db.types import utcnow
+from attune.jobs.models import Job, JobKind, JobStatus
 from attune.packs.models import Pack
 
 CHUNK_BYTES = 1024 * 1024
@@ -106,20 +107,41 @@ def activate(session: Session, pack_id: int, version_id: int, now: datetime) -> 
 
 
 def prune(session: Session, pack_id: int, *, keep: int, active: int | None) -> list[str]:
-    """Removes the pack's versions past the newest ``keep`` (never the active one), then
-    the blobs no version points at any more; the sha256 of the blobs removed."""
+    """Removes the pack's versions past the newest ``keep`` (never the active one, nor one a
+    job still to finish is to activate: a rollback queued behind a busy worker was lost to
+    the next push, its job failed "not found"), then the blobs no version points at any
+    more; the sha256 of the blobs removed."""
     old = (
         select(col(PackVersion.id))
         .where(col(PackVersion.pack_id) == pack_id)
         .order_by(col(PackVersion.id).desc())
         .offset(keep)
     )
-    victims = [v for v in session.execute(old).scalars() if v != active]
+    pending = awaited_versions(session, pack_id)
+    victims = [v for v in session.execute(old).scalars() if v != active and v not in pending]
     if not victims:
         return []
     shas = set(session.execute(select(col(PackVersion.sha256)).where(col(PackVersion.id).in_(victims))).scalars())
     session.execute(delete(PackVersion).where(col(PackVersion.id).in_(victims)))
     return drop_unused_blobs(session, shas)
+
+
+def awaited_versions(session: Session, pack_id: int) -> set[int]:
+    """The versions that the pack's queued or running push jobs (pushes, activations) are for."""
+    stmt = select(col(Job.options)).where(
+        col(Job.pack_id) == pack_id,
+        col(Job.kind) == JobKind.PUSH.value,
+        col(Job.status).in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value)),
+    )
+    found = set()
+    for options in session.execute(stmt).scalars():
+        if isinstance(options, dict) and isinstance(options.get("version_id"), int):
+            found.add(options["version_id"])
+    return found
+
+
+def shas_of_pack(session: Session, pack_id: int) -> set[str]:
+    return set(session.execute(select(col(PackVersion.sha256)).where(col(PackVersion.pack_id) == pack_id)).scalars())
 
 
 def drop_unused_blobs(session: Session, shas: set[str]) -> list[str]:

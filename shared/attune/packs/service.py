@@ -10,6 +10,7 @@ import yaml
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from attune.bundles import repository as bundles
 from attune.db.types import utcnow
 from attune.errors import AttuneError, Conflict, NotFound
 from attune.packs import repository
@@ -132,9 +133,13 @@ def update_pack(session: Session, ref: str, data: PackUpdate) -> Pack:
 
 def delete_pack(session: Session, ref: str, *, by: str) -> None:
     """Deletes the pack and its workflows; each workflow's history gets a tombstone by ``by``
-    (the history stays readable for revisions.retention_days)."""
+    (the history stays readable for revisions.retention_days). Its pushed versions go, and
+    the archives no other pack's version holds (they stayed in the database for good)."""
     pack = repository.get_by_ref(session, ref, for_update=True)
     if pack is None:
         raise pack_not_found(ref)
+    assert pack.id is not None
+    stored = bundles.shas_of_pack(session, pack.id)
     revisions.tombstone_pack(session, pack, author=by, now=utcnow())
-    repository.delete(session, pack)
+    repository.delete(session, pack)  # its versions go with it
+    bundles.drop_unused_blobs(session, stored)  # their archives, unless another pack's version holds one
