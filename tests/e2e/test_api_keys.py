@@ -182,3 +182,25 @@ def test_jobs_and_revisions_name_the_key_and_auto_syncs_say_auto(worker, client,
     assert deleted.status_code == 204
     tombstone = client.get("/api/v1/workflows/actor.hello/revisions", headers=auth).json()["data"][0]
     assert tombstone["change"] == "remove" and tombstone["author"] == "alice"
+
+
+def test_guesses_lock_out_only_what_they_guess(client, auth, configured):
+    """Found from outside: ten garbage keys from an address locked every key user of that
+    address out for five minutes (a shared CI runner), and a revoked key, retried, turned
+    into 429 after ten tries and locked out the new key too."""
+    from attune.config import get_settings
+
+    _purge_queue(configured["ATTUNE__CELERY__BROKER_URL"])  # the guess counters
+    limit = get_settings().auth.login_max_failures
+    good, target, revoked = make_key(client, auth), make_key(client, auth), make_key(client, auth)
+    assert client.delete(f"/api/v1/keys/{revoked['id']}", headers=auth).status_code == 200
+    for _ in range(limit + 3):  # a revoked key is no guess: its own reason, every time
+        r = client.get("/api/v1/packs", headers=bearer(revoked["secret"]))
+        assert r.status_code == 401 and r.json()["error"] == "API key revoked", r.text
+    for n in range(limit + 1):  # garbage: unknown ids
+        client.get("/api/v1/packs", headers=bearer(f"atk_{n:016x}_" + "A" * 43))
+    assert client.get("/api/v1/packs", headers=bearer("atk_ffffffffffffffff_" + "B" * 43)).status_code == 429
+    for _ in range(limit + 1):  # wrong secrets of one key
+        client.get("/api/v1/packs", headers=bearer(f"atk_{target['id']}_" + "C" * 43))
+    assert client.get("/api/v1/packs", headers=bearer(target["secret"])).status_code == 429  # that key: locked
+    assert client.get("/api/v1/packs", headers=bearer(good["secret"])).status_code == 200  # another: not

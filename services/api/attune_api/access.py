@@ -47,11 +47,12 @@ def _user_principal(session: Session, token: str) -> Principal:
 
 def _key_principal(session: Session, token: str, address: str) -> Principal:
     settings = get_settings()
-    throttle.refuse_key_guesses(settings, address)
+    bucket = access.guess_bucket(session, token)
+    throttle.refuse_key_guesses(settings, address, bucket)
     try:
         principal = access.principal_of_key(session, token, address)
-    except Unauthorized:
-        throttle.key_refused(settings, address)
+    except access.WrongKey:  # a guess; a revoked or expired key is no guess (its own 401, always)
+        throttle.key_refused(settings, address, bucket)
         raise
     session.commit()  # its last use
     return principal

@@ -82,6 +82,20 @@ def principal_of_user(session: Session, user_id: int) -> Principal:
     return Principal(user_id=user.id, login=user.login, role=Role(user.role))
 
 
+class WrongKey(Unauthorized):
+    """A key string that is no key: malformed, unknown, or a wrong secret (a guess)."""
+
+
+UNKNOWN_KEY = "unknown"
+
+
+def guess_bucket(session: Session, token: str) -> str:
+    """What a refused guess of this key string counts against: the key's id when such a key
+    exists (guesses of its secret), else one bucket for every unknown or malformed key."""
+    match = KEY_PATTERN.match(token)
+    return match.group(1) if match and repository.get(session, match.group(1)) is not None else UNKNOWN_KEY
+
+
 def principal_of_key(session: Session, token: str, address: str) -> Principal:
     """The key's principal, its use recorded; Unauthorized for a malformed, unknown,
     wrong, revoked or expired key, or one whose user is gone or deactivated."""
@@ -89,7 +103,7 @@ def principal_of_key(session: Session, token: str, address: str) -> Principal:
     key = repository.get(session, match.group(1)) if match else None
     presented = _hash(match.group(2)) if match else _DUMMY_HASH
     if not hmac.compare_digest(presented, key.secret_hash if key else _DUMMY_HASH) or key is None:
-        raise Unauthorized(INVALID)
+        raise WrongKey(INVALID)
     now = utcnow()
     if key.revoked_at is not None:
         raise Unauthorized("API key revoked")

@@ -98,9 +98,12 @@ def attempt(settings: Settings, login: str, address: str) -> None:
         raise TooManyRequests(f"Too many failed logins: try again in {wait} seconds", retry_after=wait)
 
 
-# API keys are guessed per address, whatever key id is tried: one counter per address,
-# under a name no login can have (logins have no NUL).
-KEY_GUESSES = "\x00api-key"
+# API keys are guessed per address and per key: a key's secret (one bucket per existing key
+# id), or any key at all (one bucket for the unknown and malformed ones), under names no
+# login can have (logins have no NUL). Ten garbage keys from an address (a CI runner shared
+# by many pipelines) used to lock every key out of it; now they lock out garbage only, and
+# ten wrong secrets of one key lock out that key only, from that address.
+KEY_GUESSES = "\x00api-key\x00"
 
 
 def _peek(settings: Settings, key: str) -> tuple[int, float]:
@@ -120,19 +123,21 @@ def _peek(settings: Settings, key: str) -> tuple[int, float]:
     return (count, left) if left > 0 else (0, 0.0)
 
 
-def refuse_key_guesses(settings: Settings, address: str) -> None:
+def refuse_key_guesses(settings: Settings, address: str, bucket: str) -> None:
     """Before an API key is checked: 429 when this address sent more than
-    ``auth.login_max_failures`` bad keys in the window (the window starts at the first)."""
-    count, left = _peek(settings, _key(KEY_GUESSES, address))
+    ``auth.login_max_failures`` refused guesses into ``bucket`` (a key's id, or the one of
+    unknown keys) in the window (which starts at the first)."""
+    count, left = _peek(settings, _key(KEY_GUESSES + bucket, address))
     if count >= settings.auth.login_max_failures:
         wait = max(int(left), 1)
         raise TooManyRequests(f"Too many invalid API keys: try again in {wait} seconds", retry_after=wait)
 
 
-def key_refused(settings: Settings, address: str) -> None:
-    """An API key from this address was refused (unknown, wrong secret, revoked, expired).
-    Only failures count: a pipeline's many good calls never lock it out."""
-    _count(settings, _key(KEY_GUESSES, address))
+def key_refused(settings: Settings, address: str, bucket: str) -> None:
+    """A guess from this address was refused (an unknown key, or a wrong secret). Only
+    guesses count: a pipeline's many good calls never lock it out, nor a revoked or expired
+    key, which answers 401 with its reason every time."""
+    _count(settings, _key(KEY_GUESSES + bucket, address))
 
 
 def reset(settings: Settings, login: str, address: str) -> None:
