@@ -51,8 +51,9 @@ def stored(session: Session, ref: str, payload: int = 0, *, seed: str = "") -> P
     sha = hashlib.sha256(body).hexdigest()
     repo.store_blob(session, sha256=sha, size=len(body), content=io.BytesIO(body))
     session.commit()
+    sizes = [[name, len(data.encode() if isinstance(data, str) else data)] for name, data in sorted(files.items())]
     return PackVersion(pack_id=1, pack_ref=ref, sha256=sha, size=len(body), format="tar.gz", file_count=len(files),
-                       unpacked_size=0, prefix="")  # fmt: skip
+                       unpacked_size=0, prefix="", files=sizes)  # fmt: skip
 
 
 def used_ago(base: Path, sha: str, seconds: float) -> None:
@@ -171,3 +172,49 @@ def test_stale_temporary_copies_are_swept_fresh_ones_kept(tmp_path):
     os.utime(base / ".tmp-stale", (t, t))
     cache.evict(base, MIB, keep="")
     assert listing(base) == {".tmp-fresh"}
+
+
+@pytest.mark.parametrize("change", ["removed", "added", "resized", "linked"])
+def test_a_copy_changed_on_disk_is_unpacked_again(session, tmp_path, change):
+    """Found from outside: a file deleted from a cached copy made the next sync of the pack
+    remove that workflow, and an edited copy was registered as the version (its archive
+    unchanged). A copy whose files differ from the archive's (names, sizes) is set aside."""
+    base = tmp_path / "cache"
+    settings = settings_for(base)
+    v = stored(session, "p")
+    root = cache.materialise(session, settings, v)
+    target = root / "workflows" / "deploy.yaml"
+    original = target.read_bytes()
+    if change == "removed":
+        target.unlink()
+    elif change == "added":
+        (root / "workflows" / "extra.yaml").write_text("version: '1'\n")
+    elif change == "resized":
+        target.write_bytes(original + b"# more\n")
+    else:
+        target.unlink()
+        os.symlink("/etc/hostname", target)
+    again = cache.materialise(session, settings, v)
+    assert again == root and target.read_bytes() == original and not target.is_symlink()
+    assert not (root / "workflows" / "extra.yaml").exists()
+    assert listing(base) == {v.sha256, f"{v.sha256}.used"}
+
+
+def test_a_copy_without_its_marker_is_made_again(session, tmp_path):
+    """A copy whose making stopped before its marker was written (a worker killed) was
+    reused as it was, whatever it held."""
+    base = tmp_path / "cache"
+    settings = settings_for(base)
+    v = stored(session, "p")
+    root = cache.materialise(session, settings, v)
+    (base / f"{v.sha256}.used").unlink()
+    (root / "workflows" / "deploy.yaml").write_text("half: written\n")
+    cache.materialise(session, settings, v)
+    assert "half" not in (root / "workflows" / "deploy.yaml").read_text()
+
+
+def test_an_unusable_cache_directory_is_named(session, tmp_path):
+    base = tmp_path / "cache"
+    base.write_text("a file where the cache should be")
+    with pytest.raises(cache.CacheUnusable, match=r"version cache \(.*cache, versions.cache_dir\) cannot be used"):
+        cache.materialise(session, settings_for(base), stored(session, "p"))
