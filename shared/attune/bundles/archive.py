@@ -39,6 +39,10 @@ RATIO_GRACE_BYTES = 8 * 1024 * 1024  # small archives may compress well: the rat
 COPY_BYTES = 1024 * 1024
 NAME_MAX_BYTES = 255
 PATH_MAX_BYTES = 1024
+# folders within folders: a pack needs a handful (a prefix, actions/workflows/, a sub-folder or
+# two); an archive of 20,000 empty files 480 folders deep took 19 s of the API and 84 s of a
+# worker (each file's path checked, and its folders opened, anew)
+DEPTH_MAX = 32
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode's category Cc, all of it
 
@@ -94,6 +98,8 @@ def clean_name(raw: str) -> str:
         raise refuse(raw, "'..' in its path")
     if size > PATH_MAX_BYTES or (size > NAME_MAX_BYTES and any(len(p.encode()) > NAME_MAX_BYTES for p in parts)):
         raise refuse(raw, "name too long")
+    if len(parts) > DEPTH_MAX:
+        raise refuse(raw, f"nested deeper than {DEPTH_MAX} folders")
     return "/".join(parts)
 
 
@@ -184,8 +190,10 @@ class _Tree:
                 return  # "./": the archive's root
             raise refuse(raw, "empty name")
         parts = path.split("/")
-        for i in range(1, len(parts)):
+        for i in range(len(parts) - 1, 0, -1):  # the nearest folder first
             parent = "/".join(parts[:i])
+            if parent in self.dirs:
+                break  # known, and so are the folders above it (each checked when it was added)
             if parent in self.files:
                 raise refuse(raw, f"'{parent}' is a file in the archive, not a directory")
             self.dirs.add(parent)
@@ -345,7 +353,8 @@ def extract(path: Path, dest: Path, *, pack_ref: str, limits: Limits) -> tuple[I
     def sink(name: str, reader: IO[bytes] | None, count: Callable[[int], None]) -> int:
         parts = tuple(name.split("/"))
         if len(folders) > OPEN_FOLDERS:  # an archive of many folders: never more than this open
-            for key in [k for k in folders if k]:
+            path = {parts[:i] for i in range(len(parts))}  # but this entry's own folders stay open
+            for key in [k for k in folders if k and k not in path]:
                 os.close(folders.pop(key))
         if reader is None:
             folder(parts)
