@@ -104,6 +104,12 @@ class ApiSettings(BaseModel):
     max_concurrent_logins: int = Field(default=0, ge=0, le=1000)
     # A request still waiting after this many seconds is refused (503, Retry-After).
     queue_timeout_seconds: float = Field(default=30.0, gt=0)
+    # The proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated
+    # addresses or networks, "*" for any): the client address that login and API-key
+    # throttling count, and that keys record, is then the one the proxy names. Empty (the
+    # default): none; the address is the connection's (uvicorn's own default believed
+    # 127.0.0.1, so that any local client chose its address, and its throttling budget).
+    forwarded_allow_ips: str = Field(default="", max_length=4096)
 
 
 class SyncSettings(BaseModel):

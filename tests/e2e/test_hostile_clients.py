@@ -253,3 +253,35 @@ def test_cli_keeps_the_rotated_refresh_token_and_logout_revokes_it(cli, live_ser
     r = httpx.post(f"{live_server}/auth/refresh", json={"refresh_token": seen[-1]})
     assert r.status_code == 401 and r.json()["error"] == "Refresh token revoked: log in again"
     assert cli("pack", "list").returncode == 3
+
+
+def _wrong_logins(url: str, login: str, forwarded: list[str]) -> list[int]:
+    return [
+        httpx.post(f"{url}/auth/login", json={"login": login, "password": "wrong-password"},
+                   headers={"X-Forwarded-For": address}, timeout=30).status_code
+        for address in forwarded
+    ]  # fmt: skip
+
+
+def test_a_client_cannot_choose_its_address_with_x_forwarded_for(configured, tmp_path, user):
+    """Found from outside: uvicorn believed X-Forwarded-For from 127.0.0.1 by default, so a
+    local client (or one behind a local proxy) got a fresh login budget per header: 30
+    guesses past the lock all checked, then the right password in. Now believed only from
+    api.forwarded_allow_ips, which a deployment behind a proxy sets to the proxy's address."""
+    from attune.config import get_settings
+
+    _purge_counters(configured)
+    limit = get_settings().auth.login_max_failures
+    with _api_process(configured, tmp_path) as (url, _):
+        statuses = _wrong_logins(url, user["login"], [f"10.0.0.{n}" for n in range(limit + 3)])
+        assert statuses[:limit] == [401] * limit and set(statuses[limit:]) == {429}, statuses
+    _purge_counters(configured)
+    with _api_process(configured, tmp_path, ATTUNE__API__FORWARDED_ALLOW_IPS="127.0.0.1") as (url, _):
+        statuses = _wrong_logins(url, user["login"], [f"10.0.1.{n}" for n in range(limit + 3)])
+        assert set(statuses) == {401}, statuses  # behind a trusted proxy: each client its own count
+
+
+def _purge_counters(configured: dict[str, str]) -> None:
+    from tests.conftest import _purge_queue
+
+    _purge_queue(configured["ATTUNE__CELERY__BROKER_URL"])

@@ -16,6 +16,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reload", action="store_true", help="Reload on code changes (development)")
     args = parser.parse_args(argv)
     settings = get_settings()
+    trusted = settings.api.forwarded_allow_ips.strip()
     uvicorn.run(
         "attune_api.main:app",
         host=args.host or settings.api.host,
@@ -24,6 +25,10 @@ def main(argv: list[str] | None = None) -> None:
         log_level=settings.log_level.lower(),
         # JSON logs: the API's own access lines (with request ids) replace uvicorn's
         access_log=not settings.json_logs,
+        # X-Forwarded-* believed from api.forwarded_allow_ips only, else from no one (uvicorn's
+        # own default believed 127.0.0.1: any local client chose its address)
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
     )
 
 
