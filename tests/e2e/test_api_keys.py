@@ -204,3 +204,44 @@ def test_guesses_lock_out_only_what_they_guess(client, auth, configured):
         client.get("/api/v1/packs", headers=bearer(f"atk_{target['id']}_" + "C" * 43))
     assert client.get("/api/v1/packs", headers=bearer(target["secret"])).status_code == 429  # that key: locked
     assert client.get("/api/v1/packs", headers=bearer(good["secret"])).status_code == 200  # another: not
+
+
+def test_a_user_holds_at_most_so_many_live_keys_and_the_list_is_paged(client, auth):
+    """Found from outside: a viewer made 3,000 keys in a minute, and the admin's key list
+    (no paging) grew to 1.5 MB, 50 of them at once slowing every other request."""
+    from attune.access.service import MAX_LIVE_KEYS
+
+    made = [make_key(client, auth, name=f"k{n}") for n in range(MAX_LIVE_KEYS)]
+    r = client.post("/api/v1/keys", json={"name": "one-more", "role": "viewer"}, headers=auth)
+    assert r.status_code == 409 and "revoke one first" in r.json()["error"], r.text
+    assert client.delete(f"/api/v1/keys/{made[0]['id']}", headers=auth).status_code == 200
+    assert client.post("/api/v1/keys", json={"name": "one-more", "role": "viewer"}, headers=auth).status_code == 201
+    page = client.get("/api/v1/keys", params={"limit": 10, "offset": 95}, headers=auth).json()
+    assert page["pagination"] == {"total": MAX_LIVE_KEYS + 1, "limit": 10, "offset": 95}
+    assert len(page["data"]) == 6 and page["message"] == f"6 of {MAX_LIVE_KEYS + 1} API keys"
+    whole = client.get("/api/v1/keys", headers=auth).json()
+    assert len(whole["data"]) == 100 and whole["pagination"]["limit"] == 100
+
+
+def test_parallel_creations_do_not_pass_the_limit(client, auth):
+    import threading
+
+    from attune.access.service import MAX_LIVE_KEYS
+
+    for n in range(MAX_LIVE_KEYS - 3):
+        make_key(client, auth, name=f"k{n}")
+    statuses: list[int] = []
+    barrier = threading.Barrier(10)
+
+    def one(n: int) -> None:
+        barrier.wait()
+        r = client.post("/api/v1/keys", json={"name": f"race{n}", "role": "viewer"}, headers=auth)
+        statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [201] * 3 + [409] * 7, statuses
+    assert client.get("/api/v1/keys", headers=auth).json()["pagination"]["total"] == MAX_LIVE_KEYS

@@ -18,13 +18,16 @@ from attune.access.principal import KeyIdentity, Principal
 from attune.access.roles import Role, allows, lower
 from attune.access.schemas import KeyCreate, KeyCreated, KeyPublic
 from attune.db.types import utcnow
-from attune.errors import Forbidden, NotFound, Unauthorized
+from attune.errors import Conflict, Forbidden, NotFound, Unauthorized
 from attune.users import service as users
 
 PREFIX = "atk_"
 # atk_<16 hex: the id>_<43 url-safe base64: 32 random bytes>
 KEY_PATTERN = re.compile(r"^atk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 INVALID = "Invalid API key"
+# keys a user may hold at once, neither revoked nor expired (a viewer made 3,000 in a minute,
+# and the admin's key list grew to 1.5 MB)
+MAX_LIVE_KEYS = 100
 _DUMMY_HASH = hashlib.sha256(b"attune-no-such-key").hexdigest()
 
 
@@ -45,6 +48,11 @@ def create_key(session: Session, by: Principal, body: KeyCreate) -> KeyCreated:
     """A key of ``by``'s user, with at most its role; the secret is in the answer only."""
     if not allows(by.role, body.role):
         raise Forbidden(f"A key cannot have a role above yours: you are '{by.role.value}', asked '{body.role.value}'")
+    if repository.live_count_locked(session, by.user_id, utcnow()) >= MAX_LIVE_KEYS:
+        raise Conflict(
+            f"You hold {MAX_LIVE_KEYS} API keys neither revoked nor expired, the most a user may: "
+            "revoke one first (attune key list, attune key revoke ID)"
+        )
     secret = secrets.token_urlsafe(32)
     key_id = secrets.token_hex(8)
     expires = None if body.expires_in_days is None else utcnow() + timedelta(days=body.expires_in_days)
@@ -57,10 +65,11 @@ def create_key(session: Session, by: Principal, body: KeyCreate) -> KeyCreated:
     return KeyCreated.model_validate({**_public(key, by.login).model_dump(), "secret": f"{PREFIX}{key_id}_{secret}"})
 
 
-def list_keys(session: Session, by: Principal) -> list[KeyPublic]:
-    """The caller's keys; an admin's call lists every key."""
+def list_keys(session: Session, by: Principal, *, limit: int, offset: int) -> tuple[list[KeyPublic], int]:
+    """A page of the caller's keys (an admin's call: of every key), and how many in all."""
     owner = None if allows(by.role, Role.ADMIN) else by.user_id
-    return [_public(key, login) for key, login in repository.list_with_owners(session, owner)]
+    rows, total = repository.list_with_owners(session, owner, limit=limit, offset=offset)
+    return [_public(key, login) for key, login in rows], total
 
 
 def revoke_key(session: Session, by: Principal, key_id: str) -> KeyPublic:

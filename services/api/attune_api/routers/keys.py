@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, status
+from fastapi import APIRouter, Depends, Path, Query, status
 from sqlmodel import Session
 
 from attune.access import service as access
@@ -13,7 +13,7 @@ from attune.access.roles import Role
 from attune.access.schemas import KeyCreate, KeyCreated, KeyPublic
 from attune_api.access import PackScope, allow
 from attune_api.deps import read, write
-from attune_api.schemas import Envelope, error_responses
+from attune_api.schemas import MAX_OFFSET, Envelope, Page, Pagination, error_responses
 
 router = APIRouter(prefix="/api/v1/keys", tags=["API keys"], responses=error_responses(401, 403, 422, 503))
 
@@ -23,7 +23,7 @@ KeyId = Annotated[str, Path(min_length=16, max_length=16, pattern=r"^[0-9a-f]{16
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Envelope[KeyCreated],
-             responses=error_responses(422))  # fmt: skip
+             responses=error_responses(409, 422))  # fmt: skip
 async def create_key(body: KeyCreate, by: KeyManager) -> Envelope[KeyCreated]:
     """Make a key with at most your role, optionally limited to packs. The answer holds its
     secret, `atk_<id>_<secret>`: this once only (the server keeps a hash). It acts with the
@@ -38,13 +38,22 @@ async def create_key(body: KeyCreate, by: KeyManager) -> Envelope[KeyCreated]:
     return await write(create)
 
 
-@router.get("", response_model=Envelope[list[KeyPublic]])
-async def list_keys(by: KeyManager) -> Envelope[list[KeyPublic]]:
-    """Your keys (an admin: every key), newest first, with their last use; never a secret."""
+@router.get("", response_model=Page[KeyPublic])
+async def list_keys(
+    by: KeyManager,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+) -> Page[KeyPublic]:
+    """Your keys (an admin: every key), newest first, with their last use; never a secret.
+    A user holds at most 100 keys that are neither revoked nor expired."""
 
-    def listed(session: Session) -> Envelope[list[KeyPublic]]:
-        rows = access.list_keys(session, by)
-        return Envelope(data=rows, message=f"{len(rows)} API keys")
+    def listed(session: Session) -> Page[KeyPublic]:
+        rows, total = access.list_keys(session, by, limit=limit, offset=offset)
+        return Page(
+            data=rows,
+            pagination=Pagination(total=total, limit=limit, offset=offset),
+            message=f"{len(rows)} of {total} API keys",
+        )
 
     return await read(listed)
 

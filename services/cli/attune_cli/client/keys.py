@@ -48,10 +48,15 @@ def key_create(
 
 
 @key_app.command("list")
-def key_list(server: ServerOpt = None, as_json: JsonOpt = False) -> None:
+def key_list(
+    server: ServerOpt = None,
+    as_json: JsonOpt = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Keys per page")] = 100,
+    offset: Annotated[int, typer.Option(min=0, help="Keys to skip")] = 0,
+) -> None:
     """Your API keys (an admin: every key), with their last use. Secrets are never shown."""
     with _client(server) as client:
-        body = client.get("/api/v1/keys")
+        body = client.get("/api/v1/keys", limit=limit, offset=offset)
     if as_json:
         return _print_json(body)
     rows = [
@@ -61,7 +66,11 @@ def key_list(server: ServerOpt = None, as_json: JsonOpt = False) -> None:
         for k in body["data"]
     ]  # fmt: skip
     _table(["ID", "NAME", "OWNER", "ROLE", "PACKS", "EXPIRES", "STATE", "LAST USED", "FROM"], rows)
-    err.print(body["message"])
+    total = body["pagination"]["total"]
+    err.print(
+        f"{len(rows)} of {total} API keys"
+        + (f" (--offset {offset + len(rows)} for more)" if total > offset + len(rows) else "")
+    )
 
 
 @key_app.command("revoke")
