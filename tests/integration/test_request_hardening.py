@@ -217,3 +217,18 @@ def test_json_nested_too_deeply_is_a_422_that_says_so(client, auth, path):
     not_utf8 = client.post(path, content=b'{"packs": ["\xff"]}', headers={**auth, "Content-Type": "application/json"})
     assert not_utf8.status_code == 400, not_utf8.text
     assert not_utf8.json()["error"] == "The body is not UTF-8 text"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/workflows/q_0", "/api/v1/workflows/q_0/revisions"])
+def test_a_malformed_workflow_ref_is_named_as_one(client, auth, path):
+    """Found from outside: 'q_0' (no '.name') was refused as an invalid *pack* ref, though
+    it is a valid pack ref."""
+    r = client.get(path, headers=auth)
+    assert r.status_code == 422
+    assert r.json()["error"].startswith("Invalid workflow ref 'q_0': <pack ref>.<workflow name>"), r.text
+
+
+def test_the_logout_documentation_says_what_logout_does(client):
+    """The OpenAPI document said access tokens stay valid after a logout; they stop (401)."""
+    text = client.get("/openapi.json").json()["paths"]["/auth/logout"]["post"]["description"]
+    assert "stay valid" not in text and "stop working" in text

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from attune.errors import AttuneError
 from attune.observability.logs import request_id_var
-from attune.refs import PACK_REF_HELP
+from attune.refs import PACK_REF_HELP, WORKFLOW_REF_MAX, WORKFLOW_REF_PATTERN
 
 log = logging.getLogger("attune.api")
 
@@ -28,6 +28,9 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
     loc = tuple(first.get("loc", ()))
     if loc and loc[-1] == "ref" and first.get("type") in ("string_pattern_mismatch", "string_too_long"):
         value = str(first.get("input", ""))[:100]
+        ctx = first.get("ctx", {})
+        if ctx.get("pattern") == WORKFLOW_REF_PATTERN or ctx.get("max_length") == WORKFLOW_REF_MAX:
+            return f"Invalid workflow ref '{value}': <pack ref>.<workflow name>, e.g. my_pack.deploy_app"
         return f"Invalid pack ref '{value}': {PACK_REF_HELP}"
     if first.get("type") == "json_invalid":
         return "Malformed JSON body: " + str(first.get("ctx", {}).get("error", "could not parse"))

@@ -57,7 +57,7 @@ def authenticate(session: Session, login: str, password: str) -> User:
 def active_user(session: Session, user_id: int) -> User:
     user = repository.get(session, user_id)
     if user is None or not user.is_active:
-        raise Unauthorized("Invalid token: user no longer exists")
+        raise Unauthorized("Invalid token: its user no longer exists or is deactivated")
     return user
 
 

@@ -58,7 +58,7 @@ def logout(
 ) -> Envelope[LoggedOut]:
     """Revoke the caller's refresh token and the rest of its session: the refresh token
     in the body, or the session of the access token sent as `Authorization: Bearer`.
-    Access tokens already issued stay valid until they expire (`expires_in`)."""
+    The session's access tokens stop working too (401 `Session ended`), before they expire."""
     revoked = False
     if body is not None and body.refresh_token is not None:
         revoked = sessions.end_session(session, settings.auth, body.refresh_token, "refresh")
