@@ -221,16 +221,19 @@ def test_folders_nested_past_the_limit_are_refused(tmp_path):
     API and 84 s of a worker. At most DEPTH_MAX folders deep; that deep still extracts."""
     from attune.bundles.archive import DEPTH_MAX
 
-    deepest = "/".join(f"d{i}" for i in range(DEPTH_MAX - 1)) + "/x.txt"
+    deepest = "/".join(f"d{i}" for i in range(DEPTH_MAX)) + "/x.txt"  # in 32 folders
     path = write(tmp_path, tar_gz({**BASE, deepest: "ok"}))
     dest = tmp_path / "out"
     dest.mkdir()
     _, root = extract(path, dest, pack_ref="p", limits=LIMITS)
     assert (root / deepest).read_text() == "ok"
-    too_deep = "/".join(f"d{i}" for i in range(DEPTH_MAX)) + "/x.txt"
+    too_deep = "/".join(f"d{i}" for i in range(DEPTH_MAX + 1)) + "/x.txt"
     (tmp_path / "again").mkdir()
     message = refused(tmp_path / "again", tar_gz({**BASE, too_deep: "x"}))
     assert f"nested deeper than {DEPTH_MAX} folders" in message
+    (tmp_path / "folder").mkdir()  # a folder entry of its own, 33 deep
+    folder = tar_member("/".join(f"d{i}" for i in range(DEPTH_MAX + 1)), tarfile.DIRTYPE)
+    assert f"nested deeper than {DEPTH_MAX} folders" in refused(tmp_path / "folder", tar_gz(BASE, extra=folder))
 
 
 @pytest.mark.parametrize(

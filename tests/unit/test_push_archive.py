@@ -8,9 +8,10 @@ import os
 import shutil
 import subprocess
 import tarfile
-import warnings
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from attune_cli.client.push import Unpushable, build_archive, ignored, pack_paths
 
@@ -44,14 +45,12 @@ def test_the_archive_is_reproducible(tmp_path):
         assert tf.getnames() == ["pack.yaml", "workflows/a.yaml"]
 
 
-def test_the_ignore_file_is_read_without_a_deprecation_warning(tmp_path):
-    """pathspec's "gitwildmatch" style is deprecated: the gitignore one is used, silently."""
-    (tmp_path / ".attuneignore").write_text("*.log\n!keep.log\nbuild/\n")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        spec = ignored(tmp_path)
-    assert spec.match_file("a/x.log") and not spec.match_file("keep.log") and spec.match_file("build/y")
-    assert spec.match_file(".git/HEAD")
+def test_the_ignore_file_reads_comments_escapes_and_negations(tmp_path):
+    (tmp_path / ".attuneignore").write_text("# a comment\n*.log\n!keep.log\nbuild/\n\\#hash\n")
+    ignore = ignored(tmp_path)
+    assert ignore.leaves_out("a/x.log", folder=False) and not ignore.leaves_out("keep.log", folder=False)
+    assert ignore.leaves_out("build", folder=True) and not ignore.leaves_out("build", folder=False)
+    assert ignore.leaves_out("#hash", folder=False) and not ignore.leaves_out("# a comment", folder=False)
 
 
 # .attuneignore files and what `git ls-files --others --exclude-standard` keeps with the same
@@ -69,10 +68,22 @@ IGNORE_CASES = [
     ["sub/", "!sub/cache/"],
     ["/*", "!/workflows/", "!/pack.yaml"],
     ["workflows", "!workflows/a.yaml"],
+    # a second round from outside: pathspec's folder patterns also matched the folder's
+    # contents, and 'x/**' the folder itself (the first two pushed no workflow at all)
+    ["workflows/**", "!workflows/*.yaml"],
+    ["workflows/**", "!workflows/**/*.yaml"],
+    ["*/**", "!*/*.yaml"],
+    ["docs/**", "!docs/**/keep.md"],
+    ["*/", "!workflows/"],
+    ["**/", "!workflows/"],
+    ["workflows/**", "!workflows/sub/"],
+    ["*", "!**/", "!**/*.yaml"],
+    ["\\#hash.yaml", "x\\[1\\].yaml", "trail\\ .yaml"],
 ]
 TREE = ["pack.yaml", "workflows/a.yaml", "workflows/draft_b.yaml", "actions/x.yaml", "actions/workflows/c.yaml",
         "build/keep.txt", "build/out.o", "x.log", "important.log", "docs/readme.md", "tmp/t", "sub/tmp/t2",
-        "sub/cache/z", "other.txt"]  # fmt: skip
+        "sub/cache/z", "other.txt", "workflows/sub/deep.yaml", "workflows/tmp/x.yaml", "docs/keep.md",
+        "docs/sub/keep.md", "#hash.yaml", "x[1].yaml", "trail .yaml", ".hidden"]  # fmt: skip
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -86,9 +97,13 @@ def test_attuneignore_keeps_what_git_keeps(tmp_path, lines):
     (root / ".gitignore").write_text("\n".join(lines) + "\n")
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     listed = subprocess.run(
-        ["git", "ls-files", "--others", "--exclude-standard"], cwd=root, capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert sorted(set(pack_paths(root)) - {".gitignore"}) == sorted(set(listed) - {".gitignore"})
+        ["git", "ls-files", "--others", "--exclude-standard", "-z"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    assert sorted(set(pack_paths(root)) - {".gitignore"}) == sorted(set(listed) - {".gitignore", ""})
 
 
 @pytest.mark.parametrize("folder", ["workflows", "actions", "actions/workflows"])
@@ -120,3 +135,58 @@ def test_an_ignore_file_that_is_not_utf8_is_a_usage_error(tmp_path):
     (tmp_path / ".attuneignore").write_bytes(b"caf\xe9\n")
     with pytest.raises(Unpushable, match="not UTF-8"):
         list(pack_paths(tmp_path))
+
+
+IGNORE_PART = st.sampled_from(
+    [
+        "*",
+        "**",
+        "workflows",
+        "docs",
+        "sub",
+        "actions",
+        "*.yaml",
+        "keep.md",
+        "cache",
+        "?ub",
+        "[ds]*",
+        ".*",
+        "tmp",
+        "[!a]*",
+        "\\*",
+        "work*",
+        "*s",
+        "**x",
+        "#",
+        "\\#h",
+        "[a-z]*",
+    ]
+)
+IGNORE_LINE = st.builds(
+    lambda negated, rooted, parts, folder: ("!" if negated else "") + ("/" if rooted else "") + "/".join(parts)
+    + ("/" if folder else ""),
+    st.booleans(), st.booleans(), st.lists(IGNORE_PART, min_size=1, max_size=3), st.booleans(),
+)  # fmt: skip
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+@settings(max_examples=int(os.environ.get("ATTUNE_FUZZ_EXAMPLES", "60")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(lines=st.lists(IGNORE_LINE, min_size=1, max_size=4))
+def test_any_attuneignore_keeps_what_git_keeps(tmp_path_factory, lines):
+    """Generated ignore files against git itself (2,000 examples agreed when written)."""
+    root = tmp_path_factory.mktemp("p")
+    for name in TREE:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("x")
+    (root / ".attuneignore").write_text("\n".join(lines) + "\n")
+    (root / ".gitignore").write_text("\n".join(lines) + "\n")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    listed = subprocess.run(
+        ["git", "ls-files", "--others", "--exclude-standard", "-z"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    assert sorted(set(pack_paths(root)) - {".gitignore"}) == sorted(set(listed) - {".gitignore", ""}), lines

@@ -98,8 +98,6 @@ def clean_name(raw: str) -> str:
         raise refuse(raw, "'..' in its path")
     if size > PATH_MAX_BYTES or (size > NAME_MAX_BYTES and any(len(p.encode()) > NAME_MAX_BYTES for p in parts)):
         raise refuse(raw, "name too long")
-    if len(parts) > DEPTH_MAX:
-        raise refuse(raw, f"nested deeper than {DEPTH_MAX} folders")
     return "/".join(parts)
 
 
@@ -190,6 +188,8 @@ class _Tree:
                 return  # "./": the archive's root
             raise refuse(raw, "empty name")
         parts = path.split("/")
+        if len(parts) - (kind != "dir") > DEPTH_MAX:  # the folders it sits in (and is)
+            raise refuse(raw, f"nested deeper than {DEPTH_MAX} folders")
         for i in range(len(parts) - 1, 0, -1):  # the nearest folder first
             parent = "/".join(parts[:i])
             if parent in self.dirs:

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import stat
 import tarfile
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import pathspec
 import typer
 import yaml
 from rich.markup import escape
@@ -61,36 +62,111 @@ class LinkedFolder(Unpushable):
 def _ignore_lines(root: Path) -> list[str]:
     path = root / IGNORE_FILE
     try:
-        return [".git/", *(path.read_text(encoding="utf-8").splitlines() if path.is_file() else [])]
+        return path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
     except UnicodeDecodeError:
         raise Unpushable(f"'{IGNORE_FILE}' is not UTF-8 text") from None
 
 
-def ignored(root: Path) -> pathspec.PathSpec:
-    """The .attuneignore's patterns with git's own semantics for files (GitIgnoreSpec: the
-    "gitignore" style, not the deprecated "gitwildmatch" one; a later ``!`` re-includes as
-    git does)."""
-    return pathspec.GitIgnoreSpec.from_lines(_ignore_lines(root))
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One .attuneignore line, as git applies a .gitignore line (gitignore(5))."""
+
+    regex: re.Pattern[str]
+    whole_path: bool  # matched against the path from the root, else against the last name
+    folders_only: bool  # a trailing "/"
+    leaves_out: bool  # False: "!" re-includes
 
 
-def _ignored_folders(root: Path) -> pathspec.PathSpec:
-    """Which folders are left out, not walked (git: a file under a folder left out cannot be
-    re-included): the last pattern matching the folder decides. GitIgnoreSpec's own rule, that
-    a pattern naming the path itself wins over one naming a folder above it, is for files: on
-    a folder it let '*' win over a later '!workflows/' (an allow-list .attuneignore pushed
-    pack.yaml alone, where git keeps the workflows)."""
-    return pathspec.PathSpec.from_lines("gitignore", _ignore_lines(root))
+class Ignore:
+    """The .attuneignore of a pack directory, read as git reads a .gitignore at its root.
+
+    Git's semantics, implemented here rather than borrowed: pathspec's gitignore patterns
+    are made for file paths (a folder pattern also matches what is under the folder, and
+    'x/**' the folder x itself), which made an allow-list ('*', '!workflows/',
+    '!workflows/*') push pack.yaml alone, 'workflows/**' with '!workflows/*.yaml' push no
+    workflow, and '*/' with '!workflows/' push what git leaves out. A folder left out is
+    not walked (a file under it cannot be re-included); the last rule matching a path
+    decides; tests/unit/test_push_archive.py compares the outcome with git ls-files."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.rules = [rule for line in lines if (rule := _rule(line)) is not None]
+
+    def leaves_out(self, rel: str, *, folder: bool) -> bool:
+        name = rel.rsplit("/", 1)[-1]
+        out = False
+        for rule in self.rules:
+            if (folder or not rule.folders_only) and rule.regex.fullmatch(rel if rule.whole_path else name):
+                out = rule.leaves_out
+        return out
+
+
+def ignored(root: Path) -> Ignore:
+    return Ignore(_ignore_lines(root))
+
+
+def _rule(line: str) -> Rule | None:
+    """``!`` re-includes; a trailing ``/`` is for folders only; a pattern with a ``/``
+    elsewhere is matched against the whole path, one without against the name; ``*``, ``?``
+    and ``[...]`` stop at ``/``, ``**`` does not; ``\\`` escapes; ``#`` starts a comment."""
+    if not line.strip() or line.startswith("#"):
+        return None
+    pattern = re.sub(r"(?<!\\) +$", "", line)  # trailing spaces, unless escaped
+    leaves_out = not pattern.startswith("!")
+    if not leaves_out:
+        pattern = pattern[1:]
+    folders_only = pattern.endswith("/")
+    pattern = pattern.rstrip("/")
+    whole_path = "/" in pattern
+    pattern = pattern.lstrip("/")
+    if not pattern:
+        return None
+    return Rule(re.compile(_wildmatch(pattern), re.DOTALL), whole_path, folders_only, leaves_out)
+
+
+def _wildmatch(pattern: str) -> str:
+    out, i, n = [], 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if pattern.startswith("**", i):
+            at_start, at_end = i == 0 or pattern[i - 1] == "/", i + 2 == n or pattern[i + 2] == "/"
+            if at_start and at_end and i + 2 == n:
+                out.append(".*")  # "a/**": everything inside a
+                i += 2
+            elif at_start and at_end:
+                out.append("(?:.*/)?")  # "**/": any folders, or none
+                i += 3
+            else:
+                out.append("[^/]*")  # "**" within a name: as "*"
+                i += 2
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[" and (end := pattern.find("]", i + (3 if pattern[i + 1 : i + 2] in ("!", "^") else 2))) != -1:
+            body = pattern[i + 1 : end]
+            body = "^" + body[1:] if body[:1] in ("!", "^") else body
+            out.append("(?!/)[" + body.replace("\\", "\\\\") + "]")
+            i = end
+        elif c == "\\" and i + 1 < n:
+            i += 1
+            out.append(re.escape(pattern[i]))
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
 
 
 def pack_paths(root: Path) -> Iterator[str]:
-    """The files to archive, relative, sorted: what .attuneignore does not exclude."""
-    spec, folders = ignored(root), _ignored_folders(root)
+    """The files to archive, relative, sorted: what .attuneignore does not exclude (.git/
+    never)."""
+    ignore = ignored(root)
     for current, dirs, files in os.walk(root):
         rel_dir = os.path.relpath(current, root)
         rel_dir = "" if rel_dir == "." else rel_dir + "/"
         kept = []
         for d in sorted(dirs):
-            if folders.match_file(f"{rel_dir}{d}/"):
+            if d == ".git" or ignore.leaves_out(rel_dir + d, folder=True):
                 continue
             if (Path(current) / d).is_symlink():
                 if rel_dir + d in PACK_FOLDERS:
@@ -104,10 +180,9 @@ def pack_paths(root: Path) -> Iterator[str]:
         dirs[:] = kept
         for name in sorted(files):
             rel = rel_dir + name
-            st = os.lstat(Path(current) / name)
-            if spec.match_file(rel):
+            if ignore.leaves_out(rel, folder=False):
                 continue
-            if not stat.S_ISREG(st.st_mode):
+            if not stat.S_ISREG(os.lstat(Path(current) / name).st_mode):
                 err.print(f"[yellow]skipped[/yellow] {escape(rel)}: not a regular file (links are not pushed)")
                 continue
             yield rel
