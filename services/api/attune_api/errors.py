@@ -109,7 +109,10 @@ def install(app: FastAPI) -> None:
     async def _bad_value(_: Request, exc: DataError) -> JSONResponse:
         # A value the database cannot hold (out of range, bad encoding) that validation let through.
         log.warning("database refused a value: %s", _first_line(exc))
-        return error_response(400, "Invalid value: the database cannot store it")
+        # 422 as every wrong value (README); was 400, which the README keeps for non-UTF-8 bodies
+        return error_response(
+            422, "Invalid value: the database cannot store it (a NUL character, or a number too large)"
+        )
 
     @app.exception_handler(DBAPIError)
     async def _db_error(_: Request, exc: DBAPIError) -> JSONResponse:
