@@ -86,10 +86,9 @@ TREE = ["pack.yaml", "workflows/a.yaml", "workflows/draft_b.yaml", "actions/x.ya
         "docs/sub/keep.md", "#hash.yaml", "x[1].yaml", "trail .yaml", ".hidden"]  # fmt: skip
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
-@pytest.mark.parametrize("lines", IGNORE_CASES, ids=[" ".join(c) for c in IGNORE_CASES])
-def test_attuneignore_keeps_what_git_keeps(tmp_path, lines):
-    root = tmp_path / "p"
+def pushed_and_kept_by_git(root, lines: list[str]) -> tuple[list[str], list[str]]:
+    """TREE under ``root`` with ``lines`` as its .attuneignore and .gitignore: what the push
+    archives, and what `git ls-files --others --exclude-standard` keeps."""
     for name in TREE:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text("x")
@@ -103,7 +102,14 @@ def test_attuneignore_keeps_what_git_keeps(tmp_path, lines):
         text=True,
         check=True,
     ).stdout.split("\0")
-    assert sorted(set(pack_paths(root)) - {".gitignore"}) == sorted(set(listed) - {".gitignore", ""})
+    return sorted(set(pack_paths(root)) - {".gitignore"}), sorted(set(listed) - {".gitignore", ""})
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+@pytest.mark.parametrize("lines", IGNORE_CASES, ids=[" ".join(c) for c in IGNORE_CASES])
+def test_attuneignore_keeps_what_git_keeps(tmp_path, lines):
+    ours, git = pushed_and_kept_by_git(tmp_path / "p", lines)
+    assert ours == git
 
 
 @pytest.mark.parametrize("folder", ["workflows", "actions", "actions/workflows"])
@@ -175,18 +181,5 @@ IGNORE_LINE = st.builds(
 @given(lines=st.lists(IGNORE_LINE, min_size=1, max_size=4))
 def test_any_attuneignore_keeps_what_git_keeps(tmp_path_factory, lines):
     """Generated ignore files against git itself (2,000 examples agreed when written)."""
-    root = tmp_path_factory.mktemp("p")
-    for name in TREE:
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text("x")
-    (root / ".attuneignore").write_text("\n".join(lines) + "\n")
-    (root / ".gitignore").write_text("\n".join(lines) + "\n")
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    listed = subprocess.run(
-        ["git", "ls-files", "--others", "--exclude-standard", "-z"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    assert sorted(set(pack_paths(root)) - {".gitignore"}) == sorted(set(listed) - {".gitignore", ""}), lines
+    ours, git = pushed_and_kept_by_git(tmp_path_factory.mktemp("p"), lines)
+    assert ours == git, lines
