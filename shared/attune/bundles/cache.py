@@ -86,12 +86,14 @@ def _materialise(session: Session, settings: Settings, version: PackVersion, bas
         tree = work / "tree"
         tree.mkdir()
         found, _ = archive.extract(download, tree, pack_ref=version.pack_ref, limits=limits_of(settings))
+        # the marker first: another process never finds this copy in place without it (and
+        # sets it aside as half made); a marker without its copy makes the copy again
+        marker.write_text(str(found.unpacked_bytes))
         try:
             os.rename(tree, final)
         except OSError:
             if not final.is_dir():  # not another process's copy of the same bytes
                 raise
-        marker.write_text(str(found.unpacked_bytes))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     evict(base, settings.versions.cache_max_bytes, keep=version.sha256)
