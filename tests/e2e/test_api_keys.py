@@ -245,3 +245,18 @@ def test_parallel_creations_do_not_pass_the_limit(client, auth):
         t.join()
     assert sorted(statuses) == [201] * 3 + [409] * 7, statuses
     assert client.get("/api/v1/keys", headers=auth).json()["pagination"]["total"] == MAX_LIVE_KEYS
+
+
+def test_another_packs_job_is_refused_without_naming_its_pack(client, auth):
+    """Found from outside: a key limited to one pack, asking for a job id of another pack,
+    was told that job's pack ('... not 'p_1'')."""
+    for ref in ("mine", "hidden_pack_name"):
+        assert (
+            client.post("/api/v1/packs", json={"ref": ref, "label": ref, "version": "1"}, headers=auth).status_code
+            == 201
+        )
+    theirs = client.get("/api/v1/packs/hidden_pack_name/jobs", headers=auth).json()["data"][0]["id"]
+    key = make_key(client, auth, packs=["mine"])
+    r = client.get(f"/api/v1/jobs/{theirs}", headers=bearer(key["secret"]))
+    assert r.status_code == 403 and "limited to packs mine" in r.json()["error"], r.text
+    assert "hidden_pack_name" not in r.text

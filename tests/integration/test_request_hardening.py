@@ -236,3 +236,15 @@ def test_the_logout_documentation_says_what_logout_does(client):
     """The OpenAPI document said access tokens stay valid after a logout; they stop (401)."""
     text = client.get("/openapi.json").json()["paths"]["/auth/logout"]["post"]["description"]
     assert "stay valid" not in text and "stop working" in text
+
+
+@pytest.mark.parametrize("media", ["text/plain", "application/x-www-form-urlencoded", "application/xml"])
+def test_a_json_body_sent_as_another_type_says_so(client, auth, media):
+    """Found from outside: a valid JSON object sent as text/plain got 'Invalid body: Input
+    should be a valid dictionary', which does not say what was wrong."""
+    body = json.dumps({"ref": "typed", "label": "t", "version": "1"})
+    r = client.post("/api/v1/packs", content=body, headers={**auth, "Content-Type": media})
+    assert r.status_code == 422
+    assert r.json()["error"] == f"Invalid body: send JSON with 'Content-Type: application/json' (got '{media}')"
+    r = client.post("/api/v1/packs", content=body, headers={**auth, "Content-Type": "application/json; charset=utf-8"})
+    assert r.status_code == 201, r.text

@@ -94,9 +94,15 @@ def install(app: FastAPI) -> None:
         return error_response(exc.status_code, detail)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
-        return error_response(422, _validation_message(errors), details=_clean(errors))
+        message = _validation_message(errors)
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        whole_body = any(tuple(e.get("loc", ())) == ("body",) for e in errors)
+        if whole_body and media and media != "application/json" and not media.endswith("+json"):
+            # FastAPI reads a body of another type as text, which "should be a valid dictionary"
+            message = f"Invalid body: send JSON with 'Content-Type: application/json' (got '{media[:100]}')"
+        return error_response(422, message, details=_clean(errors))
 
     # Database errors: the driver's message quotes the statement and its parameters, so
     # the body says only what kind of failure it was; the log has the rest.

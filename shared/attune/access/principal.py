@@ -34,10 +34,11 @@ class Principal:
         if not allows(self.role, needed):
             raise Forbidden(f"This needs the '{needed.value}' role: {self._who()} has '{self.role.value}'")
 
-    def require_pack(self, pack_ref: str) -> None:
-        """403 when a key limited to packs is used on another one."""
+    def require_pack(self, pack_ref: str, *, named: bool = True) -> None:
+        """403 when a key limited to packs is used on another one (``named``: the caller
+        named that pack; else, a job's, the answer does not say which pack it is)."""
         if self.key is not None and self.key.packs is not None and pack_ref not in self.key.packs:
-            raise Forbidden(f"{self._limited()}: not '{pack_ref}'")
+            raise Forbidden(f"{self._limited()}: not '{pack_ref}'" if named else f"{self._limited()}: not this one's")
 
     def require_every_pack(self, what: str) -> None:
         """403 for a key limited to packs, on a route that is not about one pack of its."""

@@ -35,7 +35,7 @@ async def get_job(job_id: uuid.UUID, by: JobViewer) -> Envelope[JobPublic]:
 
     def one(session: Session) -> Envelope[JobPublic]:
         job = jobs.get_job(session, job_id)
-        by.require_pack(job.pack_ref)  # a key limited to packs: its packs' jobs only
+        by.require_pack(job.pack_ref, named=False)  # a key limited to packs: its packs' jobs only
         return Envelope(data=JobPublic.of(job), message=f"Job {job.status}")
 
     return await read(one)
