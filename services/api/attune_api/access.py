@@ -47,10 +47,11 @@ def _user_principal(session: Session, token: str) -> Principal:
 
 def _key_principal(session: Session, token: str, address: str) -> Principal:
     settings = get_settings()
-    bucket = access.guess_bucket(session, token)
+    key = access.key_of(session, token)  # one read: the bucket, then the secret's check
+    bucket = access.guess_bucket(key)
     throttle.refuse_key_guesses(settings, address, bucket)
     try:
-        principal = access.principal_of_key(session, token, address)
+        principal = access.principal_of_key(session, token, address, key)
     except access.WrongKey:  # a guess; a revoked or expired key is no guess (its own 401, always)
         throttle.key_refused(settings, address, bucket)
         raise

@@ -98,18 +98,23 @@ class WrongKey(Unauthorized):
 UNKNOWN_KEY = "unknown"
 
 
-def guess_bucket(session: Session, token: str) -> str:
-    """What a refused guess of this key string counts against: the key's id when such a key
-    exists (guesses of its secret), else one bucket for every unknown or malformed key."""
+def key_of(session: Session, token: str) -> ApiKey | None:
+    """The stored key a key string names (by its id), whatever its secret; None if none."""
     match = KEY_PATTERN.match(token)
-    return match.group(1) if match and repository.get(session, match.group(1)) is not None else UNKNOWN_KEY
+    return repository.get(session, match.group(1)) if match else None
 
 
-def principal_of_key(session: Session, token: str, address: str) -> Principal:
-    """The key's principal, its use recorded; Unauthorized for a malformed, unknown,
-    wrong, revoked or expired key, or one whose user is gone or deactivated."""
+def guess_bucket(key: ApiKey | None) -> str:
+    """What a refused guess of a key string counts against: the id of the key it names
+    (guesses of that key's secret), else one bucket for every unknown or malformed key."""
+    return key.id if key is not None else UNKNOWN_KEY
+
+
+def principal_of_key(session: Session, token: str, address: str, key: ApiKey | None) -> Principal:
+    """The principal of ``key`` (``key_of(token)``), its use recorded; Unauthorized for a
+    malformed, unknown, wrong, revoked or expired key, or one whose user is gone or
+    deactivated."""
     match = KEY_PATTERN.match(token)
-    key = repository.get(session, match.group(1)) if match else None
     presented = _hash(match.group(2)) if match else _DUMMY_HASH
     if not hmac.compare_digest(presented, key.secret_hash if key else _DUMMY_HASH) or key is None:
         raise WrongKey(INVALID)

@@ -72,10 +72,11 @@ def _materialise(session: Session, settings: Settings, version: PackVersion, bas
     base.mkdir(parents=True, exist_ok=True)
     final = base / version.sha256
     marker = base / f"{version.sha256}.used"
+    root = final / version.prefix if version.prefix else final  # the pack's directory in the copy
     if final.is_dir() and not final.is_symlink() and marker.is_file():
-        if not version.files or _intact(final / version.prefix if version.prefix else final, version.files):
+        if not version.files or _intact(root, version.files):
             os.utime(marker)
-            return final / version.prefix if version.prefix else final
+            return root
         log.warning("version cache: the copy of %s differs from its archive's files: unpacked again", version.sha256)
     if final.exists() or final.is_symlink():  # a copy changed, or one whose making stopped halfway
         _set_aside(base, final, marker)
@@ -97,7 +98,7 @@ def _materialise(session: Session, settings: Settings, version: PackVersion, bas
     finally:
         shutil.rmtree(work, ignore_errors=True)
     evict(base, settings.versions.cache_max_bytes, keep=version.sha256)
-    return final / version.prefix if version.prefix else final
+    return root
 
 
 def _intact(root: Path, files: list[list[Any]] | list[tuple[str, int]]) -> bool:
