@@ -12,7 +12,7 @@ the pack pushed as an archive (upload + activate) against its cold sync from dis
 and the re-activation of a version the worker's cache holds (``--only push``: that alone),
 then a tree of 2,000 small packs synced in bulk by two workers, cold and unchanged, against
 the floor of the same files and against one pack of as many workflows synced cold by the
-same workers (``--only tree``: that alone).
+same number of workers on an empty database (``--only tree``: that alone).
 """
 
 from __future__ import annotations
@@ -105,8 +105,9 @@ def tree_rows(t: dict) -> list[dict]:
 
 
 def one_pack_rows(t: dict, name: str) -> list[dict]:
-    """The tree against one pack of as many workflows, synced cold by the same workers in the
-    same run (issue 15's title), without a target; absent from the results of earlier runs."""
+    """The tree against one pack of as many workflows, synced cold by as many workers in the
+    same run, on an empty database as the tree was (issue 15's title), without a target;
+    absent from the results of earlier runs."""
     if "one_pack_cold" not in t:
         return []
     one = t["one_pack_cold"]
