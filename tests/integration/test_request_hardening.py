@@ -248,3 +248,21 @@ def test_a_json_body_sent_as_another_type_says_so(client, auth, media):
     assert r.json()["error"] == f"Invalid body: send JSON with 'Content-Type: application/json' (got '{media}')"
     r = client.post("/api/v1/packs", content=body, headers={**auth, "Content-Type": "application/json; charset=utf-8"})
     assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/packs/hard_pack/workflows/sync",
+        "/api/v1/packs/hard_pack/workflows/validate",
+        "/api/v1/packs/hard_pack/versions/00000000-0000-0000-0000-000000000000/activate",
+    ],
+)
+def test_a_wait_that_is_not_a_finite_number_says_so(client, auth, path, value):
+    """``wait=nan`` was told "should be less than or equal to 3600" (NaN compares false with
+    every bound): it is now told that it must be a finite number, like an infinite one."""
+    r = client.post(path, params={"wait": value}, headers=auth)
+    assert r.status_code == 422, r.text
+    assert "finite number" in r.text, r.text
+    assert "less than or equal" not in r.text

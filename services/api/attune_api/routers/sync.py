@@ -69,6 +69,7 @@ WaitQuery = Annotated[
     Query(
         ge=0,
         le=3600,
+        allow_inf_nan=False,
         description="Seconds to wait for the result before answering 202 with the job to poll "
         "(default: celery.result_wait_seconds; 0 answers 202 at once unless the job is done)",
     ),
