@@ -102,6 +102,11 @@ def test_a_version_with_errors_is_refused_stored_and_inspectable(api):
     # allow_errors activates it anyway: the valid workflow registers, the broken one is reported
     forced = push(client, auth, "refuse", bad, allow_errors="true").json()["data"]
     assert forced["activated"] is True and forced["version_id"] == refused["version_id"]
+    # and the version no longer reads "valid" (it did, although its plan had errors)
+    detail = client.get(f"/api/v1/packs/refuse/versions/{refused['version_id']}", headers=auth).json()["data"]
+    assert detail["state"] == "errors" and detail["active"] is True
+    listed = client.get("/api/v1/packs/refuse/versions", headers=auth).json()["data"]
+    assert {v["id"]: v["state"] for v in listed} == {good["version_id"]: "valid", refused["version_id"]: "errors"}
 
 
 def test_activate_false_validates_only_then_rollback_and_forward(api):

@@ -16,7 +16,8 @@ from attune.db.types import JSONType, TZDateTime, utcnow
 class VersionState:
     PENDING = "pending"  # stored; its job has not decided yet
     VALID = "valid"  # its plan has no errors (active or not)
-    REFUSED = "refused"  # its plan has errors: never activated (unless allow_errors)
+    REFUSED = "refused"  # its plan has errors: not activated
+    ERRORS = "errors"  # its plan has errors, and it was activated anyway (allow_errors)
     FAILED = "failed"  # its job failed (the job's error says why)
 
 

@@ -76,7 +76,7 @@ def run(session: Session, target: Target, request: PushRequest, sync: Callable[[
     planned, synced, kept = plan_then_decide(session, target, sync, keep=request.accepts)
     errors = has_errors(planned)
     now = utcnow()
-    state = VersionState.REFUSED if errors and not kept else VersionState.VALID
+    state = VersionState.VALID if not errors else VersionState.ERRORS if kept else VersionState.REFUSED
     repo.set_version(session, request.version_id, state=state, validation=dump_result(planned))
     if kept:
         repo.activate(session, target.pack_id, request.version_id, now)

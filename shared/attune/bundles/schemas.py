@@ -22,7 +22,10 @@ class VersionPublic(BaseModel):
     manifest_version: str | None = Field(description="The version its pack.yaml gives")
     uploaded_by: str | None = Field(description="Login of the user who pushed it (first push of these bytes)")
     created_at: datetime
-    state: str = Field(description="pending (its job has not decided), valid, refused (plan errors) or failed")
+    state: str = Field(
+        description="pending (its job has not decided), valid, refused (plan errors), errors (plan "
+        "errors, activated anyway with allow_errors) or failed"
+    )
     active: bool = Field(description="Whether the pack syncs from this version now")
     activated_at: datetime | None = Field(description="When it was last activated")
     job_id: uuid.UUID | None = Field(description="Its last job (push or activate): GET /api/v1/jobs/{job_id}")
