@@ -99,6 +99,8 @@ def test_a_version_with_errors_is_refused_stored_and_inspectable(api):
     detail = client.get(f"/api/v1/packs/refuse/versions/{refused['version_id']}", headers=auth).json()["data"]
     assert detail["state"] == "refused" and detail["active"] is False
     assert detail["validation"]["counts"]["error"] == 1
+    # the plan names the job that made it, in the answer and in the version (both read null)
+    assert refused["job_id"] and refused["plan"]["job_id"] == refused["job_id"] == detail["validation"]["job_id"]
     # allow_errors activates it anyway: the valid workflow registers, the broken one is reported
     forced = push(client, auth, "refuse", bad, allow_errors="true").json()["data"]
     assert forced["activated"] is True and forced["version_id"] == refused["version_id"]

@@ -74,6 +74,7 @@ def run(session: Session, target: Target, request: PushRequest, sync: Callable[[
     """The plan of ``sync`` (the whole pack's, or a chunked one's registering step), kept
     when the request accepts it; the version row records the outcome."""
     planned, synced, kept = plan_then_decide(session, target, sync, keep=request.accepts)
+    planned.job_id = target.job_id  # the plan is this job's (it read null in the answer and the version)
     errors = has_errors(planned)
     now = utcnow()
     state = VersionState.VALID if not errors else VersionState.ERRORS if kept else VersionState.REFUSED
