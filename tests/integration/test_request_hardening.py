@@ -178,18 +178,115 @@ def test_database_error_is_internal_error_with_request_id_and_no_sql(client, aut
     assert client.get("/api/v1/packs/secret_ref_9", headers=auth).status_code == 404  # rolled back
 
 
+@pytest.fixture
+def data_error_on_pack_insert(configured) -> Iterator[None]:
+    """Postgres refuses a pack's row with a data exception (SQLSTATE 22003, a number out of
+    range): a value that validation let through and the database cannot store."""
+    from sqlalchemy import text
+
+    from attune.db.engine import get_engine
+
+    with get_engine().begin() as conn:
+        conn.execute(text("CREATE FUNCTION refuse_packs() RETURNS trigger LANGUAGE plpgsql AS "
+                          "$$ BEGIN RAISE EXCEPTION 'boom-%', NEW.ref USING ERRCODE = '22003'; END $$"))  # fmt: skip
+        conn.execute(text("CREATE TRIGGER refuse_packs BEFORE INSERT ON packs "
+                          "FOR EACH ROW EXECUTE FUNCTION refuse_packs()"))  # fmt: skip
+    try:
+        yield
+    finally:
+        with get_engine().begin() as conn:
+            conn.execute(text("DROP TRIGGER refuse_packs ON packs"))
+            conn.execute(text("DROP FUNCTION refuse_packs()"))
+
+
 @pytest.mark.server_only
-def test_value_postgres_refuses_is_422_without_sql(client, auth):
-    """A NUL character: valid JSON, refused by Postgres (text and jsonb). 422, a wrong value,
-    as the README says (found from outside: it was 400, which the README keeps for bodies
-    that are not UTF-8)."""
-    for body in ({**PACK, "description": "a\x00b"}, {**PACK, "meta": {"k": "a\x00b"}}):
-        r = client.post("/api/v1/packs", json=body, headers=auth)
-        assert r.status_code == 422, r.text
-        assert r.json() == {
-            "error": "Invalid value: the database cannot store it (a NUL character, or a number too large)"
-        }
-        assert not LEAKS.search(r.text)
+def test_value_postgres_refuses_is_422_without_sql(client, auth, data_error_on_pack_insert):
+    """A value the database refuses (a data exception): 422, a wrong value, as the README
+    says (found from outside: it was 400, which the README keeps for bodies that are not
+    UTF-8), with nothing of the statement in the answer."""
+    r = client.post("/api/v1/packs", json=PACK, headers=auth)
+    assert r.status_code == 422, r.text
+    assert r.json() == {"error": "Invalid value: the database cannot store it (a NUL character, or a number too large)"}
+    assert not LEAKS.search(r.text)
+
+
+UNSTORABLE = {"\\u0000": "NUL character", "\\ud800": "lone surrogate", "\\uDFFF": "lone surrogate"}
+
+
+@pytest.mark.parametrize("escape", list(UNSTORABLE))
+@pytest.mark.parametrize(
+    "template",
+    [
+        '{"ref": "nul_pack", "label": "L", "version": "1.0.0", "description": "a%sb"}',
+        '{"ref": "nul_pack", "label": "L", "version": "1.0.0", "meta": {"k": ["x", {"y": "a%s"}]}}',
+        '{"ref": "nul_pack", "label": "L", "version": "1.0.0", "meta": {"k%s": 1}}',
+        '{"ref": "nul_pack", "label": "L%s", "version": "1.0.0"}',
+    ],
+)
+def test_strings_no_column_can_store_are_422_in_both_modes(client, auth, template, escape):
+    """A NUL character or a lone surrogate in any string or key of a JSON body: Postgres
+    refused them (the database's 422, whose words name neither) while the embedded mode's
+    SQLite stored them. Both modes now refuse them before the route, saying which."""
+    r = client.post("/api/v1/packs", content=(template % escape).encode(),
+                    headers={**auth, "Content-Type": "application/json"})  # fmt: skip
+    assert r.status_code == 422, r.text
+    assert UNSTORABLE[escape] in r.json()["error"], r.text
+    assert client.get("/api/v1/packs/nul_pack", headers=auth).status_code == 404
+
+
+@st.composite
+def _meta_with_unstorable(draw: st.DrawFn) -> tuple[object, str]:
+    """A pack's meta (nested mappings and lists of text) with one NUL or lone surrogate put
+    into one of its strings or keys, at any place in it; and the error's words for it."""
+    bad = draw(st.sampled_from(["\x00", "\ud800", "\udbff", "\udc00", "\udfff"]))
+    words = "NUL character" if bad == "\x00" else "lone surrogate"
+    leaf = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=10)
+    meta = draw(st.recursive(st.dictionaries(leaf, leaf, min_size=1, max_size=3),
+                             lambda inner: st.dictionaries(leaf, st.one_of(inner, st.lists(inner, max_size=2)),
+                                                           min_size=1, max_size=3),
+                             max_leaves=8))  # fmt: skip
+    strings: list[tuple[object, object, bool]] = []  # (container, key or index, whether the key itself)
+    stack: list[object] = [meta]
+    while stack:
+        node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node)  # type: ignore[union-attr]
+        for k, v in list(items):
+            if isinstance(node, dict):
+                strings.append((node, k, True))
+            if isinstance(v, str):
+                strings.append((node, k, False))
+            elif isinstance(v, (dict, list)):
+                stack.append(v)
+    node, k, is_key = draw(st.sampled_from(strings))
+    old = str(k) if is_key else node[k]  # type: ignore[index]
+    at = draw(st.integers(0, len(old)))
+    new = old[:at] + bad + old[at:]
+    if is_key:
+        node[new] = node.pop(k)  # type: ignore[union-attr]
+    else:
+        node[k] = new  # type: ignore[index]
+    return meta, words
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=_meta_with_unstorable())
+def test_an_unstorable_character_anywhere_in_a_body_is_422(client, auth, case):
+    meta, words = case
+    text = json.dumps({"ref": "nul_pack", "label": "L", "version": "1.0.0", "meta": meta})  # escapes them
+    r = client.post("/api/v1/packs", content=text.encode(), headers={**auth, "Content-Type": "application/json"})
+    assert r.status_code == 422, (text, r.text)
+    assert words in r.json()["error"], r.text
+    assert client.get("/api/v1/packs/nul_pack", headers=auth).status_code == 404
+
+
+def test_escapes_of_storable_characters_still_pass(client, auth):
+    """A pair of surrogates (one character), other escapes, and the six characters \\u0000
+    written as text (its backslash escaped) are stored as they are."""
+    body = '{"ref": "esc_pack", "label": "\\u00e9\\ud83d\\ude00", "version": "1.0.0", "meta": {"\\u00fc": "\\\\u0000\\u0001"}}'
+    r = client.post("/api/v1/packs", content=body.encode(), headers={**auth, "Content-Type": "application/json"})
+    assert r.status_code == 201, r.text
+    data = r.json()["data"]
+    assert data["label"] == "\u00e9\U0001f600" and data["meta"] == {"\u00fc": "\\u0000\u0001"}
 
 
 def test_unforeseen_exception_is_internal_error_with_request_id(client, auth, monkeypatch):

@@ -59,15 +59,44 @@ def _finite_float(literal: str) -> float:
     return value
 
 
-def non_finite_number(body: bytes) -> str | None:
-    """The first non-finite number literal in a JSON document, or None (also for a
-    document that is not JSON: its route reports that)."""
+def refused_json(body: bytes) -> str | None:
+    """Why a JSON body is refused before its route, or None (also for a document that is
+    not JSON: its route reports that): a non-finite number literal, or a string (or key)
+    that no column can store: one holding a NUL character or a lone surrogate (``\\ud800``
+    to ``\\udfff`` without its pair). Postgres refuses those in text and JSONB (a 422 from the
+    database), and the embedded mode's SQLite stored them."""
     try:
-        json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+        doc = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
     except NonFiniteNumber as exc:
-        return str(exc)
+        return (f"Invalid JSON body: the number {exc} is not finite "
+                "(NaN, Infinity and numbers beyond a double's range are refused)")  # fmt: skip
     except (ValueError, RecursionError):
         return None
+    if b"\\u" in body:  # JSON writes either only as an escape
+        return _unstorable_string(doc)
+    return None
+
+
+def _unstorable_string(doc: Any) -> str | None:
+    stack = [doc]
+    while stack:
+        value = stack.pop()
+        if type(value) is str:
+            if "\x00" in value:
+                return "Invalid JSON body: a string holds a NUL character (\\u0000), which cannot be stored"
+            if not value.isascii():
+                try:
+                    value.encode()
+                except UnicodeEncodeError:
+                    return (
+                        "Invalid JSON body: a string holds a lone surrogate (\\ud800 to \\udfff without "
+                        "its pair), which is not a character and cannot be stored"
+                    )
+        elif type(value) is dict:
+            stack.extend(value)  # its keys
+            stack.extend(value.values())
+        elif type(value) is list:
+            stack.extend(value)
     return None
 
 
@@ -96,7 +125,7 @@ async def _answer(send: Send, status: int, body: dict[str, Any], close: bool = T
 class BodyLimit:
     """Reads at most ``api.max_body_bytes`` of any request body (413 past it) within
     ``api.body_timeout_seconds`` (408), then replays the body to the app; JSON bodies
-    with non-finite numbers are a 422."""
+    with non-finite numbers or strings no column can store are a 422 (``refused_json``)."""
 
     def __init__(self, app: ASGIApp, settings: ApiSettings, uploads: VersionsSettings | None = None) -> None:
         self.app = app
@@ -144,10 +173,8 @@ class BodyLimit:
         body = b"".join(chunks)
         del chunks
         if body and _is_json(scope["headers"]):
-            literal = non_finite_number(body)
-            if literal is not None:
-                error = (f"Invalid JSON body: the number {literal} is not finite "
-                         "(NaN, Infinity and numbers beyond a double's range are refused)")  # fmt: skip
+            error = refused_json(body)
+            if error is not None:
                 await _answer(send, 422, {"error": error}, close=False)
                 return
         await self.app(scope, _replay(body, receive), send)
