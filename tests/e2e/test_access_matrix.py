@@ -42,7 +42,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/workflows/{ref}/revisions/{number}"): Rule("viewer", 200, "path"),
     ("GET", "/api/v1/workflows/{ref}/revisions/{number}/diff"): Rule("viewer", 200, "path"),
     ("GET", "/api/v1/jobs/{job_id}"): Rule("viewer", 200, "handler"),
-    ("GET", "/api/v1/jobs/batches/{batch_id}"): Rule("viewer", 200, "none"),
+    ("GET", "/api/v1/jobs/batches/{batch_id}"): Rule("viewer", 200, "handler"),
     ("POST", "/api/v1/packs"): Rule("editor", 201, "handler"),
     ("PUT", "/api/v1/packs/{ref}"): Rule("editor", 200, "path"),
     ("POST", "/api/v1/packs/{ref}/workflows/sync"): Rule("editor", 200, "path"),

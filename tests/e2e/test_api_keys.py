@@ -260,3 +260,26 @@ def test_another_packs_job_is_refused_without_naming_its_pack(client, auth):
     r = client.get(f"/api/v1/jobs/{theirs}", headers=bearer(key["secret"]))
     assert r.status_code == 403 and "limited to packs mine" in r.json()["error"], r.text
     assert "hidden_pack_name" not in r.text
+
+
+def test_a_key_reads_the_progress_of_a_bulk_sync_of_its_packs_only(client, auth):
+    """Found from outside: a key limited to packs could start a bulk sync of its packs but
+    not follow it (GET /api/v1/jobs/batches/{id} was refused to every such key). It reads
+    a batch whose jobs are all of its packs; any other batch is refused without naming the
+    other packs."""
+    for ref in ("mine", "also_mine", "hidden_pack_name"):
+        r = client.post("/api/v1/packs", json={"ref": ref, "label": ref, "version": "1"}, headers=auth)
+        assert r.status_code == 201, r.text
+    key = bearer(make_key(client, auth, packs=["mine", "also_mine"])["secret"])
+    r = client.post("/api/v1/packs/sync", json={"packs": ["mine", "also_mine"]}, headers=key)
+    assert r.status_code == 202, r.text
+    own = client.get(f"/api/v1/jobs/batches/{r.json()['data']['batch_id']}", headers=key)
+    assert own.status_code == 200 and own.json()["data"]["jobs_total"] == 2, own.text
+    r = client.post("/api/v1/packs/sync", json={"packs": ["mine", "hidden_pack_name"]}, headers=auth)
+    mixed = client.get(f"/api/v1/jobs/batches/{r.json()['data']['batch_id']}", headers=key)
+    assert mixed.status_code == 403 and "limited to packs" in mixed.json()["error"], mixed.text
+    assert "hidden_pack_name" not in mixed.text
+    everything = client.post("/api/v1/packs/sync", json={}, headers=auth).json()["data"]["batch_id"]
+    assert client.get(f"/api/v1/jobs/batches/{everything}", headers=key).status_code == 403
+    unknown = client.get("/api/v1/jobs/batches/00000000-0000-0000-0000-000000000000", headers=key)
+    assert unknown.status_code == 404

@@ -40,6 +40,11 @@ class Principal:
         if self.key is not None and self.key.packs is not None and pack_ref not in self.key.packs:
             raise Forbidden(f"{self._limited()}: not '{pack_ref}'" if named else f"{self._limited()}: not this one's")
 
+    @property
+    def limited_to_packs(self) -> bool:
+        """Whether this is a key limited to packs (``require_pack`` may refuse)."""
+        return self.key is not None and self.key.packs is not None
+
     def require_every_pack(self, what: str) -> None:
         """403 for a key limited to packs, on a route that is not about one pack of its."""
         if self.key is not None and self.key.packs is not None:

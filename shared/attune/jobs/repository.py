@@ -57,6 +57,12 @@ def batch_known(session: Session, batch_id: uuid.UUID) -> bool:
     return session.get(JobBatch, batch_id) is not None
 
 
+def batch_pack_refs(session: Session, batch_id: uuid.UUID) -> list[str]:
+    """The packs a batch's jobs sync."""
+    stmt = select(col(Job.pack_ref)).where(col(Job.batch_id) == batch_id).distinct()
+    return list(session.execute(stmt).scalars())
+
+
 def get(session: Session, job_id: uuid.UUID, *, for_update: bool = False) -> Job | None:
     return session.get(Job, job_id, with_for_update=for_update or None)
 

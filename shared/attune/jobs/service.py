@@ -112,8 +112,13 @@ def outcome(session: Session, job_id: uuid.UUID) -> tuple[str, str | None, str |
     return found
 
 
-def batch_summary(session: Session, batch_id: uuid.UUID) -> BatchSummary:
+def batch_summary(session: Session, batch_id: uuid.UUID, by: Principal | None = None) -> BatchSummary:
+    """The batch's progress; ``by``, a key limited to packs, reads only a batch of its packs
+    (403 otherwise, without naming the others)."""
     found = repository.batch_progress(session, batch_id)
+    if found is not None and by is not None and by.limited_to_packs:
+        for ref in repository.batch_pack_refs(session, batch_id):
+            by.require_pack(ref, named=False)
     if found is None:
         if not repository.batch_known(session, batch_id):
             raise NotFound(f"Batch '{batch_id}' not found")

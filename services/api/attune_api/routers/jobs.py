@@ -22,9 +22,10 @@ router = APIRouter(prefix="/api/v1", tags=["jobs"], responses=error_responses(40
 
 
 @router.get("/jobs/batches/{batch_id}", response_model=Envelope[BatchSummary], responses=error_responses(404, 422))
-async def get_batch(batch_id: uuid.UUID, by: Viewer) -> Envelope[BatchSummary]:
-    """Overall progress of the jobs one POST /api/v1/packs/sync started."""
-    summary = await read(jobs.batch_summary, batch_id)
+async def get_batch(batch_id: uuid.UUID, by: JobViewer) -> Envelope[BatchSummary]:
+    """Overall progress of the jobs one POST /api/v1/packs/sync started (a key limited to
+    packs: a batch of its packs only)."""
+    summary = await read(jobs.batch_summary, batch_id, by)
     done = summary.jobs["succeeded"] + summary.jobs["failed"]
     return Envelope(data=summary, message=f"{done} of {summary.jobs_total} jobs finished")
 
