@@ -86,3 +86,32 @@ def test_two_creations_of_one_login_at_once_are_one_user_and_a_409(db):
     assert out["error"].message == "User 'racer' already exists"
     with session_scope() as s:
         assert [u.login for u in users.list_users(s)] == ["racer"]
+
+
+def test_a_login_equal_to_another_but_for_case_is_refused(db):
+    """Found from outside: an admin could create a viewer 'ADMIN' beside 'admin' (one
+    person twice in every log, and one login throttle for both, which counts without case)."""
+    with session_scope() as s:
+        users.create_user(s, "admin", "password-1")
+    for login in ("ADMIN", "Admin", "aDmIn"):
+        with pytest.raises(Conflict) as refused, session_scope() as s:
+            users.create_user(s, login, "password-2", Role.VIEWER)
+        assert refused.value.message == f"Login '{login}' is taken: user 'admin' differs only in case"
+    with session_scope() as s:
+        assert [u.login for u in users.list_users(s)] == ["admin"]
+
+
+def test_two_creations_of_logins_equal_but_for_case_at_once_are_one_user(db):
+    def create_other_case() -> None:
+        with session_scope() as s:
+            users.create_user(s, "CASED", "password-2")
+
+    with session_scope() as s:
+        users.create_user(s, "cased", "password-1")  # not committed yet
+        t, out = _in_thread(create_other_case)
+        time.sleep(0.5)  # the second waits for the first's lock on the login (Postgres)
+    t.join(30)
+    assert isinstance(out.get("error"), Conflict), out
+    assert out["error"].message == "Login 'CASED' is taken: user 'cased' differs only in case"
+    with session_scope() as s:
+        assert [u.login for u in users.list_users(s)] == ["cased"]

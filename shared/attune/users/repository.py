@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlmodel import Session, col, select
 
 from attune.users.models import User
@@ -10,6 +10,20 @@ from attune.users.models import User
 
 def get_by_login(session: Session, login: str) -> User | None:
     return session.exec(select(User).where(User.login == login)).first()
+
+
+LOGIN_LOCK_NAMESPACE = 0x4155  # apart from the packs' advisory locks (sync/store.py: 0x4154)
+_LOGIN_LOCK = text("SELECT pg_advisory_xact_lock(:ns, hashtext(lower(:login)))")
+
+
+def login_like(session: Session, login: str) -> str | None:
+    """The stored login equal to ``login`` whatever the case, if any (logins are ASCII). On
+    Postgres, creations of logins equal but for case wait for each other from here until
+    their transaction ends (SQLite: one writer at a time)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_LOGIN_LOCK, {"ns": LOGIN_LOCK_NAMESPACE, "login": login})
+    stmt = select(User.login).where(func.lower(User.login) == login.lower()).order_by(col(User.id))
+    return session.exec(stmt).first()
 
 
 def get(session: Session, user_id: int) -> User | None:

@@ -23,8 +23,11 @@ def create_user(session: Session, login: str, password: str, role: Role = Role.A
         raise BadRequest("Login must be 1-128 characters: letters, digits, '_', '.', '@' or '-'")
     if len(password) < MIN_PASSWORD:
         raise BadRequest(f"Password must be at least {MIN_PASSWORD} characters")
-    if repository.get_by_login(session, login):
+    taken = repository.login_like(session, login)
+    if taken == login:
         raise Conflict(f"User '{login}' already exists")
+    if taken is not None:  # two logins equal but for case: one person twice, and one login throttle
+        raise Conflict(f"Login '{login}' is taken: user '{taken}' differs only in case")
     user = User(login=login, password_hash=hash_password(password), role=Role(role).value)
     try:
         with session.begin_nested():
