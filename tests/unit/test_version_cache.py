@@ -73,7 +73,8 @@ def test_a_copy_is_made_once_then_reused_from_disk(session, tmp_path):
     root = cache.materialise(session, settings, v)
     assert root == base / v.sha256 and (root / "pack.yaml").is_file()
     assert listing(base) == {v.sha256, f"{v.sha256}.used"}  # nothing left under a temporary name
-    assert int((base / f"{v.sha256}.used").read_text()) > 0  # its unpacked size
+    size, made = (int(x) for x in (base / f"{v.sha256}.used").read_text().split())
+    assert size > 0 and made > 0  # its unpacked size, and its files' newest change time then
     # gone from the database: the copy on disk serves, and its use is recorded
     session.execute(delete(PackBlobChunk))
     session.execute(delete(PackBlob))
@@ -120,7 +121,7 @@ def test_least_recently_used_copies_go_first_until_the_rest_fit(session, tmp_pat
     for v, ago in ((old, 3 * HOUR), (middle, 2 * HOUR), (recent, HOUR)):
         cache.materialise(session, settings, v)
         used_ago(base, v.sha256, ago)
-    sizes = {v.sha256: int((base / f"{v.sha256}.used").read_text()) for v in (old, middle, recent)}
+    sizes = {v.sha256: int((base / f"{v.sha256}.used").read_text().split()[0]) for v in (old, middle, recent)}
     assert all(size > 300_000 for size in sizes.values())
     # room for two: the least recently used goes, renamed away then deleted
     assert cache.evict(base, sizes[middle.sha256] + sizes[recent.sha256], keep="") == [old.sha256]
@@ -156,7 +157,7 @@ def test_the_bound_applies_as_copies_are_made(session, tmp_path):
         used_ago(base, v.sha256, cache.IN_USE_SECONDS + (10 - n) * HOUR)  # older copies used longer ago
     kept = {name for name in listing(base) if not name.endswith(".used")}
     assert kept == {versions[2].sha256, versions[3].sha256}
-    assert sum(int((base / f"{sha}.used").read_text()) for sha in kept) <= MIB
+    assert sum(int((base / f"{sha}.used").read_text().split()[0]) for sha in kept) <= MIB
     # the evicted one comes back from the database when asked for again, the LRU going
     again = cache.materialise(session, settings, versions[0])
     assert (again / "blob.bin").stat().st_size == 400_000
@@ -174,11 +175,12 @@ def test_stale_temporary_copies_are_swept_fresh_ones_kept(tmp_path):
     assert listing(base) == {".tmp-fresh"}
 
 
-@pytest.mark.parametrize("change", ["removed", "added", "resized", "linked"])
+@pytest.mark.parametrize("change", ["removed", "added", "resized", "linked", "same size", "same size and time"])
 def test_a_copy_changed_on_disk_is_unpacked_again(session, tmp_path, change):
     """Found from outside: a file deleted from a cached copy made the next sync of the pack
     remove that workflow, and an edited copy was registered as the version (its archive
-    unchanged). A copy whose files differ from the archive's (names, sizes) is set aside."""
+    unchanged). A copy whose files differ from the archive's (names, sizes), or changed
+    since it was made (their change times), is set aside."""
     base = tmp_path / "cache"
     settings = settings_for(base)
     v = stored(session, "p")
@@ -191,6 +193,13 @@ def test_a_copy_changed_on_disk_is_unpacked_again(session, tmp_path, change):
         (root / "workflows" / "extra.yaml").write_text("version: '1'\n")
     elif change == "resized":
         target.write_bytes(original + b"# more\n")
+    elif change in ("same size", "same size and time"):  # (left alone last stop: it was reused)
+        before = target.stat()
+        time.sleep(0.02)  # past the file system's clock tick
+        target.write_bytes(original.replace(b"a", b"b", 1) if b"a" in original else original[::-1])
+        assert target.stat().st_size == before.st_size and target.read_bytes() != original
+        if change == "same size and time":
+            os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
     else:
         target.unlink()
         os.symlink("/etc/hostname", target)
@@ -218,3 +227,20 @@ def test_an_unusable_cache_directory_is_named(session, tmp_path):
     base.write_text("a file where the cache should be")
     with pytest.raises(cache.CacheUnusable, match=r"version cache \(.*cache, versions.cache_dir\) cannot be used"):
         cache.materialise(session, settings_for(base), stored(session, "p"))
+
+
+def test_a_copy_whose_marker_predates_change_times_is_made_again(session, tmp_path):
+    """A marker written before change times were recorded (its unpacked size alone): the
+    copy cannot be checked for edits that keep every size, so it is unpacked once more."""
+    base = tmp_path / "cache"
+    settings = settings_for(base)
+    v = stored(session, "p")
+    root = cache.materialise(session, settings, v)
+    marker = base / f"{v.sha256}.used"
+    marker.write_text(marker.read_text().split()[0])
+    target = root / "workflows" / "deploy.yaml"
+    original = target.read_bytes()
+    target.write_bytes(b"#" * len(original))  # every size kept
+    assert cache.materialise(session, settings, v) == root
+    assert target.read_bytes() == original
+    assert len(marker.read_text().split()) == 2

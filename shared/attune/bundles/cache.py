@@ -74,7 +74,8 @@ def _materialise(session: Session, settings: Settings, version: PackVersion, bas
     marker = base / f"{version.sha256}.used"
     root = final / version.prefix if version.prefix else final  # the pack's directory in the copy
     if final.is_dir() and not final.is_symlink() and marker.is_file():
-        if not version.files or _intact(root, version.files):
+        made = _made_of(marker)
+        if made is not None and (not version.files or _intact(root, version.files, made)):
             os.utime(marker)
             return root
         log.warning("version cache: the copy of %s differs from its archive's files: unpacked again", version.sha256)
@@ -89,7 +90,7 @@ def _materialise(session: Session, settings: Settings, version: PackVersion, bas
         found, _ = archive.extract(download, tree, pack_ref=version.pack_ref, limits=limits_of(settings))
         # the marker first: another process never finds this copy in place without it (and
         # sets it aside as half made); a marker without its copy makes the copy again
-        marker.write_text(str(found.unpacked_bytes))
+        marker.write_text(f"{found.unpacked_bytes} {_newest_change(tree)}")
         try:
             os.rename(tree, final)
         except OSError:
@@ -101,11 +102,35 @@ def _materialise(session: Session, settings: Settings, version: PackVersion, bas
     return root
 
 
-def _intact(root: Path, files: list[list[Any]] | list[tuple[str, int]]) -> bool:
+def _marker_parts(marker: Path) -> tuple[int, int | None]:
+    """A marker's text: the copy's unpacked size, then the newest change time (ns) of its
+    files when it was made (markers written before that had none)."""
+    parts = marker.read_text().split()
+    return int(parts[0]) if parts else 0, int(parts[1]) if len(parts) > 1 else None
+
+
+def _made_of(marker: Path) -> int | None:
+    try:
+        return _marker_parts(marker)[1]
+    except (OSError, ValueError):
+        return None
+
+
+def _newest_change(tree: Path) -> int:
+    """The newest status change time (ns) of the files of a copy just made."""
+    newest = 0
+    for current, _, names in os.walk(tree):
+        for name in names:
+            newest = max(newest, os.lstat(os.path.join(current, name)).st_ctime_ns)
+    return newest
+
+
+def _intact(root: Path, files: list[list[Any]] | list[tuple[str, int]], made: int) -> bool:
     """Whether the copy holds the archive's files and only them, each a regular file of its
-    size (a file removed or added, or an edit that changed a size: found; an edit that kept
-    every size is not). A stat per file: about 20 ms for 10,000 files, where the sync that
-    follows reads them all."""
+    size, none changed since the copy was made (``made``: the newest change time of its
+    files then; any write, even one that keeps the size and puts the modification time
+    back, moves a file's change time). A stat per file: about 20 ms for 10,000 files, where
+    the sync that follows reads them all."""
     expected = {str(p): int(size) for p, size in files}
     seen = 0
     for current, dirs, names in os.walk(root):
@@ -119,7 +144,7 @@ def _intact(root: Path, files: list[list[Any]] | list[tuple[str, int]]) -> bool:
                 st = os.lstat(os.path.join(current, name))
             except OSError:
                 return False
-            if not stat.S_ISREG(st.st_mode) or expected.get(prefix + name) != st.st_size:
+            if not stat.S_ISREG(st.st_mode) or expected.get(prefix + name) != st.st_size or st.st_ctime_ns > made:
                 return False
             seen += 1
     return seen == len(expected)
@@ -157,7 +182,7 @@ def evict(base: Path, max_bytes: int, *, keep: str) -> list[str]:
     for marker in base.glob("*.used"):
         try:
             st = marker.stat()
-            size = int(marker.read_text() or 0)
+            size = _marker_parts(marker)[0]
         except (OSError, ValueError):
             continue
         entries.append((st.st_mtime, marker.name[: -len(".used")], size))
