@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -136,30 +137,39 @@ def test_meta_and_tags_have_limits(client, auth):
     assert stored["meta"] == {"a": filler} and stored["tags"] == []
 
 
-@pytest.fixture
-def failing_job_insert(configured) -> Iterator[None]:
-    """The database itself refuses to record jobs, with a message naming the statement's
-    values: a real database error the API did not foresee."""
+@contextmanager
+def refusing_trigger(name: str, table: str, pg_raise: str, sqlite_raise: str | None = None) -> Iterator[None]:
+    """A trigger refusing every INSERT into ``table``: on Postgres a plpgsql function that runs
+    ``pg_raise``; on SQLite (``sqlite_raise``: its RAISE) a trigger body."""
     from sqlalchemy import text
 
     from attune.db.engine import get_engine
 
     with get_engine().begin() as conn:
         if EMBEDDED:
-            conn.execute(text("CREATE TRIGGER refuse_jobs BEFORE INSERT ON jobs "
-                              "BEGIN SELECT RAISE(ABORT, 'boom-refused'); END"))  # fmt: skip
+            assert sqlite_raise is not None
+            conn.execute(text(f"CREATE TRIGGER {name} BEFORE INSERT ON {table} BEGIN SELECT {sqlite_raise}; END"))
         else:
-            conn.execute(text("CREATE FUNCTION refuse_jobs() RETURNS trigger LANGUAGE plpgsql AS "
-                              "$$ BEGIN RAISE EXCEPTION 'boom-%', NEW.pack_ref; END $$"))  # fmt: skip
-            conn.execute(text("CREATE TRIGGER refuse_jobs BEFORE INSERT ON jobs "
-                              "FOR EACH ROW EXECUTE FUNCTION refuse_jobs()"))  # fmt: skip
+            conn.execute(text(f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS "
+                              f"$$ BEGIN {pg_raise}; END $$"))  # fmt: skip
+            conn.execute(text(f"CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION {name}()"))
     try:
         yield
     finally:
         with get_engine().begin() as conn:
-            conn.execute(text("DROP TRIGGER refuse_jobs" + ("" if EMBEDDED else " ON jobs")))
+            conn.execute(text(f"DROP TRIGGER {name}" + ("" if EMBEDDED else f" ON {table}")))
             if not EMBEDDED:
-                conn.execute(text("DROP FUNCTION refuse_jobs()"))
+                conn.execute(text(f"DROP FUNCTION {name}()"))
+
+
+@pytest.fixture
+def failing_job_insert(configured) -> Iterator[None]:
+    """The database itself refuses to record jobs, with a message naming the statement's
+    values: a real database error the API did not foresee."""
+    with refusing_trigger(
+        "refuse_jobs", "jobs", "RAISE EXCEPTION 'boom-%', NEW.pack_ref", "RAISE(ABORT, 'boom-refused')"
+    ):
+        yield
 
 
 def test_database_error_is_internal_error_with_request_id_and_no_sql(client, auth, failing_job_insert, caplog):
@@ -182,21 +192,8 @@ def test_database_error_is_internal_error_with_request_id_and_no_sql(client, aut
 def data_error_on_pack_insert(configured) -> Iterator[None]:
     """Postgres refuses a pack's row with a data exception (SQLSTATE 22003, a number out of
     range): a value that validation let through and the database cannot store."""
-    from sqlalchemy import text
-
-    from attune.db.engine import get_engine
-
-    with get_engine().begin() as conn:
-        conn.execute(text("CREATE FUNCTION refuse_packs() RETURNS trigger LANGUAGE plpgsql AS "
-                          "$$ BEGIN RAISE EXCEPTION 'boom-%', NEW.ref USING ERRCODE = '22003'; END $$"))  # fmt: skip
-        conn.execute(text("CREATE TRIGGER refuse_packs BEFORE INSERT ON packs "
-                          "FOR EACH ROW EXECUTE FUNCTION refuse_packs()"))  # fmt: skip
-    try:
+    with refusing_trigger("refuse_packs", "packs", "RAISE EXCEPTION 'boom-%', NEW.ref USING ERRCODE = '22003'"):
         yield
-    finally:
-        with get_engine().begin() as conn:
-            conn.execute(text("DROP TRIGGER refuse_packs ON packs"))
-            conn.execute(text("DROP FUNCTION refuse_packs()"))
 
 
 @pytest.mark.server_only

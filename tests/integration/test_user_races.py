@@ -115,3 +115,20 @@ def test_two_creations_of_logins_equal_but_for_case_at_once_are_one_user(db):
     assert out["error"].message == "Login 'CASED' is taken: user 'cased' differs only in case"
     with session_scope() as s:
         assert [u.login for u in users.list_users(s)] == ["cased"]
+
+
+def test_a_pair_made_before_the_check_is_told_apart(db):
+    """Logins equal but for case made before the check existed stay; creating one of them
+    again says it exists (not that another differs in case)."""
+    from attune.users import repository
+    from attune.users.models import User
+
+    with session_scope() as s:
+        for login in ("Pair", "pair"):
+            repository.add(s, User(login=login, password_hash="x", role=Role.VIEWER.value))
+    with pytest.raises(Conflict) as refused, session_scope() as s:
+        users.create_user(s, "pair", "password-2")
+    assert refused.value.message == "User 'pair' already exists"
+    with pytest.raises(Conflict) as refused, session_scope() as s:
+        users.create_user(s, "PAIR", "password-2")
+    assert refused.value.message == "Login 'PAIR' is taken: user 'Pair' differs only in case"

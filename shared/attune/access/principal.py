@@ -47,7 +47,7 @@ class Principal:
 
     def require_every_pack(self, what: str) -> None:
         """403 for a key limited to packs, on a route that is not about one pack of its."""
-        if self.key is not None and self.key.packs is not None:
+        if self.limited_to_packs:
             raise Forbidden(f"{self._limited()}: it cannot {what}")
 
     def _limited(self) -> str:

@@ -22,8 +22,8 @@ def login_like(session: Session, login: str) -> str | None:
     their transaction ends (SQLite: one writer at a time)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(_LOGIN_LOCK, {"ns": LOGIN_LOCK_NAMESPACE, "login": login})
-    stmt = select(User.login).where(func.lower(User.login) == login.lower()).order_by(col(User.id))
-    return session.exec(stmt).first()
+    found = session.exec(select(User.login).where(func.lower(User.login) == login.lower())).all()
+    return login if login in found else min(found, default=None)  # (pairs made before: the exact one)
 
 
 def get(session: Session, user_id: int) -> User | None:
